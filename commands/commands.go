@@ -1,0 +1,211 @@
+// Package commands turns the text of a /stopdeploy slash command into a
+// Request, and back. It does no I/O: everything the user can get wrong is
+// decided here, before anything reaches Slack's Web API or AWS.
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// Name is the slash command the bot answers to.
+const Name = "/stopdeploy"
+
+// Request is a well-formed /stopdeploy command.
+type Request struct {
+	DeploymentID string // canonical form: "d-" and nine upper-case letters or digits
+	Rollback     bool   // sent to StopDeployment as autoRollbackEnabled
+}
+
+// Command is the canonical command text for r, the inverse of Parse.
+func (r Request) Command() string {
+	return Name + " " + r.DeploymentID + " " + rollbackWord(r.Rollback)
+}
+
+// ErrHelp means the user asked for help (or sent nothing): answer with Usage.
+var ErrHelp = errors.New("help requested")
+
+// UsageError is a command the bot cannot act on. Reason is written for the
+// user who typed it.
+type UsageError struct {
+	Reason string
+}
+
+func (e *UsageError) Error() string { return e.Reason }
+
+// choice is one optional word after the deployment. Usage is generated from
+// this table so help text and parser cannot drift apart.
+type choice struct {
+	word     string
+	rollback bool
+	meaning  string
+}
+
+var choices = []choice{
+	{"rollback", true, "stop it, and CodeDeploy rolls back to the last successful revision"},
+	{"no-rollback", false, "stop it and leave the instances as they are (the default)"},
+}
+
+// The patterns are anchored: an ID must be the whole token, so "d-LGUMS25CCX"
+// or "xd-LGUMS25CC" are refused rather than truncated. They spell out ASCII
+// instead of using (?i), which would also accept the Kelvin sign for "k".
+var (
+	deploymentIDPattern = regexp.MustCompile(`^[dD]-[A-Za-z0-9]{9}$`)
+	canonicalIDPattern  = regexp.MustCompile(`^d-[A-Z0-9]{9}$`)
+	consoleHosts        = []string{"console.aws.amazon.com", "console.amazonaws.cn", "console.amazonaws-us-gov.com"}
+)
+
+// ValidDeploymentID reports whether id is a deployment ID in canonical form.
+func ValidDeploymentID(id string) bool {
+	return canonicalIDPattern.MatchString(id)
+}
+
+// canonicalID spells an ID as AWS does; the caller has matched deploymentIDPattern.
+func canonicalID(id string) string {
+	return "d-" + strings.ToUpper(id[2:])
+}
+
+// Parse reads the text after the command name. It returns ErrHelp for help or
+// empty text and a *UsageError for anything else it cannot act on.
+func Parse(text string) (Request, error) {
+	fields := words(strings.ReplaceAll(text, "`", " "))
+	if len(fields) == 0 || (len(fields) == 1 && strings.EqualFold(fields[0], "help")) {
+		return Request{}, ErrHelp
+	}
+	if len(fields) > 2 {
+		return Request{}, &UsageError{Reason: fmt.Sprintf("Too many words: expected a deployment and at most one of %s.", choiceList())}
+	}
+	id, err := deploymentID(fields[0])
+	if err != nil {
+		return Request{}, err
+	}
+	req := Request{DeploymentID: id}
+	if len(fields) == 2 {
+		c, ok := lookupChoice(fields[1])
+		if !ok {
+			return Request{}, &UsageError{Reason: fmt.Sprintf("%q is not an option: use %s.", fields[1], choiceList())}
+		}
+		req.Rollback = c.rollback
+	}
+	return req, nil
+}
+
+// Usage is the help text shown to a user, in Slack mrkdwn.
+func Usage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Usage:* `%s <deployment> [%s]`\n", Name, choiceList())
+	fmt.Fprintf(&b, "• `<deployment>`: a CodeDeploy deployment ID such as `d-LGUMS25CC`, or a console link to it\n")
+	for _, c := range choices {
+		fmt.Fprintf(&b, "• `%s`: %s\n", c.word, c.meaning)
+	}
+	fmt.Fprintf(&b, "The bot asks for confirmation in the channel before it stops anything.\n")
+	fmt.Fprintf(&b, "Example: `%s`", Request{DeploymentID: "d-LGUMS25CC", Rollback: true}.Command())
+	return b.String()
+}
+
+// deploymentID accepts a bare ID or a console link, as Slack sends links:
+// <https://…> or <https://…|label>.
+func deploymentID(token string) (string, error) {
+	if deploymentIDPattern.MatchString(token) {
+		return canonicalID(token), nil
+	}
+	link := strings.TrimSuffix(strings.TrimPrefix(token, "<"), ">")
+	if target, _, found := strings.Cut(link, "|"); found {
+		link = target
+	}
+	if !strings.HasPrefix(strings.ToLower(link), "https://") {
+		return "", &UsageError{Reason: fmt.Sprintf("%q is not a deployment ID: expected `d-` followed by 9 letters or digits, like `d-LGUMS25CC`.", token)}
+	}
+	return deploymentIDFromURL(link)
+}
+
+// deploymentIDFromURL finds the one deployment ID in a CodeDeploy console
+// link. Other hosts are refused: a link elsewhere is not evidence of which
+// deployment the user meant.
+func deploymentIDFromURL(link string) (string, error) {
+	u, err := url.Parse(link)
+	if err != nil || !consoleHost(u.Hostname()) {
+		return "", &UsageError{Reason: "That link is not an AWS CodeDeploy console link: paste the deployment ID (`d-…`) instead."}
+	}
+	var found string
+	// The console is a single-page app; the ID may be in the path or after "#".
+	for _, part := range []string{u.Path, u.Fragment} {
+		for seg := range strings.SplitSeq(part, "/") {
+			seg, _, _ = strings.Cut(seg, "?")
+			if !deploymentIDPattern.MatchString(seg) {
+				continue
+			}
+			if found != "" && found != canonicalID(seg) {
+				return "", &UsageError{Reason: "That console link names more than one deployment: paste the deployment ID instead."}
+			}
+			found = canonicalID(seg)
+		}
+	}
+	if found == "" {
+		return "", &UsageError{Reason: "That console link names no deployment (`d-…`): open the deployment's page and copy its link, or paste the ID."}
+	}
+	return found, nil
+}
+
+// words splits text on white space, keeping a Slack link such as
+// <https://…|the deploy> in one piece even when its label has spaces.
+func words(text string) []string {
+	var out []string
+	for {
+		text = strings.TrimLeftFunc(text, unicode.IsSpace)
+		if text == "" {
+			return out
+		}
+		end := strings.IndexFunc(text, unicode.IsSpace)
+		if text[0] == '<' {
+			if i := strings.IndexByte(text, '>'); i > 0 {
+				end = i + 1
+			}
+		}
+		if end < 0 {
+			end = len(text)
+		}
+		out = append(out, text[:end])
+		text = text[end:]
+	}
+}
+
+func consoleHost(host string) bool {
+	host = strings.ToLower(host)
+	for _, h := range consoleHosts {
+		if host == h || strings.HasSuffix(host, "."+h) {
+			return true
+		}
+	}
+	return false
+}
+
+func lookupChoice(word string) (choice, bool) {
+	for _, c := range choices {
+		if strings.EqualFold(word, c.word) {
+			return c, true
+		}
+	}
+	return choice{}, false
+}
+
+func rollbackWord(rollback bool) string {
+	for _, c := range choices {
+		if c.rollback == rollback {
+			return c.word
+		}
+	}
+	panic("commands: no word for rollback choice") // unreachable: choices covers both values
+}
+
+func choiceList() string {
+	words := make([]string, len(choices))
+	for i, c := range choices {
+		words[i] = c.word
+	}
+	return strings.Join(words, "|")
+}
