@@ -1,0 +1,159 @@
+// Package deploy reads and stops AWS CodeDeploy deployments.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+)
+
+// API is the part of the CodeDeploy client this package calls, with the
+// SDK's own signatures.
+type API interface {
+	GetDeployment(ctx context.Context, in *codedeploy.GetDeploymentInput, optFns ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error)
+	StopDeployment(ctx context.Context, in *codedeploy.StopDeploymentInput, optFns ...func(*codedeploy.Options)) (*codedeploy.StopDeploymentOutput, error)
+}
+
+var _ API = (*codedeploy.Client)(nil)
+
+// Deployment statuses used by the bot. CodeDeploy also reports Created,
+// Queued, Baking and Ready.
+const (
+	StatusInProgress = "InProgress"
+	StatusSucceeded  = "Succeeded"
+	StatusFailed     = "Failed"
+	StatusStopped    = "Stopped"
+)
+
+// Deployment is what the bot shows about a deployment.
+type Deployment struct {
+	ID                   string
+	Application          string
+	Group                string
+	Status               string
+	Creator              string // "user", "autoscaling", "codeDeployRollback", …
+	ComputePlatform      string // "Server", "Lambda" or "ECS"
+	CreateTime           time.Time
+	StartTime            time.Time
+	CompleteTime         time.Time
+	Overview             *Overview // nil when CodeDeploy sends none (Lambda and ECS often do not)
+	RollbackDeploymentID string    // set once a rollback deployment was started
+	RollbackMessage      string
+	ErrorMessage         string
+}
+
+// Overview counts the deployment's targets by state.
+type Overview struct {
+	Pending, InProgress, Succeeded, Failed, Skipped, Ready int64
+}
+
+// Final reports whether the deployment has reached a state it will not
+// leave: Succeeded, Failed or Stopped.
+func (d Deployment) Final() bool {
+	switch d.Status {
+	case StatusSucceeded, StatusFailed, StatusStopped:
+		return true
+	}
+	return false
+}
+
+// StopResult is CodeDeploy's answer to a stop request.
+type StopResult struct {
+	Status  string // "Pending", "Succeeded" or "Forced"
+	Message string
+}
+
+// DefaultMaxInFlight bounds concurrent CodeDeploy calls. It is above the
+// number of people who plausibly act at once in an incident, so nobody waits
+// behind another's call, yet a flood of commands cannot open unbounded
+// connections or exhaust the SDK's retry budget.
+const DefaultMaxInFlight = 128
+
+// Client reads and stops deployments through API. It is safe for concurrent use.
+type Client struct {
+	api   API
+	slots chan struct{}
+}
+
+// NewClient returns a Client allowing at most maxInFlight concurrent calls
+// (DefaultMaxInFlight when maxInFlight <= 0).
+func NewClient(api API, maxInFlight int) *Client {
+	if maxInFlight <= 0 {
+		maxInFlight = DefaultMaxInFlight
+	}
+	return &Client{api: api, slots: make(chan struct{}, maxInFlight)}
+}
+
+// Get looks a deployment up. Failures are *Error.
+func (c *Client) Get(ctx context.Context, id string) (Deployment, error) {
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return Deployment{}, newError("GetDeployment", id, err)
+	}
+	defer release()
+	out, err := c.api.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
+	if err != nil {
+		return Deployment{}, newError("GetDeployment", id, err)
+	}
+	if out.DeploymentInfo == nil {
+		return Deployment{}, newError("GetDeployment", id, fmt.Errorf("response has no deploymentInfo"))
+	}
+	return fromInfo(out.DeploymentInfo), nil
+}
+
+// Stop asks CodeDeploy to stop a deployment, with autoRollbackEnabled always
+// sent explicitly. The SDK retries throttled or failed attempts; repeating a
+// stop is harmless. Failures are *Error.
+func (c *Client) Stop(ctx context.Context, id string, rollback bool) (StopResult, error) {
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return StopResult{}, newError("StopDeployment", id, err)
+	}
+	defer release()
+	out, err := c.api.StopDeployment(ctx, &codedeploy.StopDeploymentInput{
+		DeploymentId:        aws.String(id),
+		AutoRollbackEnabled: aws.Bool(rollback),
+	})
+	if err != nil {
+		return StopResult{}, newError("StopDeployment", id, err)
+	}
+	return StopResult{Status: string(out.Status), Message: aws.ToString(out.StatusMessage)}, nil
+}
+
+func (c *Client) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case c.slots <- struct{}{}:
+		return func() { <-c.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func fromInfo(in *types.DeploymentInfo) Deployment {
+	d := Deployment{
+		ID:              aws.ToString(in.DeploymentId),
+		Application:     aws.ToString(in.ApplicationName),
+		Group:           aws.ToString(in.DeploymentGroupName),
+		Status:          string(in.Status),
+		Creator:         string(in.Creator),
+		ComputePlatform: string(in.ComputePlatform),
+		CreateTime:      aws.ToTime(in.CreateTime),
+		StartTime:       aws.ToTime(in.StartTime),
+		CompleteTime:    aws.ToTime(in.CompleteTime),
+	}
+	if o := in.DeploymentOverview; o != nil {
+		d.Overview = &Overview{Pending: o.Pending, InProgress: o.InProgress, Succeeded: o.Succeeded, Failed: o.Failed, Skipped: o.Skipped, Ready: o.Ready}
+	}
+	if r := in.RollbackInfo; r != nil {
+		d.RollbackDeploymentID = aws.ToString(r.RollbackDeploymentId)
+		d.RollbackMessage = aws.ToString(r.RollbackMessage)
+	}
+	if e := in.ErrorInformation; e != nil {
+		d.ErrorMessage = aws.ToString(e.Message)
+	}
+	return d
+}
