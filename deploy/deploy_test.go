@@ -161,10 +161,10 @@ func TestStop_ErrorKinds(t *testing.T) {
 func TestClient_BoundsCallsInFlight(t *testing.T) {
 	const limit = 3
 	var (
-		mu            sync.Mutex
+		mu             sync.Mutex
 		inFlight, peak int
-		entered       = make(chan struct{}, 10)
-		release       = make(chan struct{})
+		entered        = make(chan struct{}, 10)
+		release        = make(chan struct{})
 	)
 	api := fakeAPI{get: func(ctx context.Context, in *codedeploy.GetDeploymentInput) (*codedeploy.GetDeploymentOutput, error) {
 		mu.Lock()
