@@ -1,0 +1,322 @@
+// Package bot runs the /stopdeploy Slack bot: the Socket Mode event loop,
+// the request → confirmation → stop → follow-up flow, and its audit trail.
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/stopdeploy/stopdeploy/auth"
+	"github.com/stopdeploy/stopdeploy/deploy"
+)
+
+// Config holds the bot's behaviour settings.
+type Config struct {
+	ConfirmTimeout        time.Duration // after this a confirmation can no longer be confirmed
+	FollowInterval        time.Duration // how often a stopped deployment is read again
+	FollowTimeout         time.Duration // how long it is followed
+	RequireSecondApprover bool          // Stop must be clicked by someone other than the requester
+	AuditChannel          string        // optional channel that also receives every audit event
+	// ShutdownGrace is how long in-flight work may run after Run's context
+	// ends before its own context is cancelled. Default 8s, inside the 10s a
+	// platform gives a process between SIGTERM and SIGKILL.
+	ShutdownGrace time.Duration
+	// AWSCallTimeout bounds one CodeDeploy call including the SDK's retries.
+	// Default 30s.
+	AWSCallTimeout time.Duration
+}
+
+// socket is the Socket Mode connection: *socketmode.Client.
+type socket interface {
+	RunContext(ctx context.Context) error
+	AckCtx(ctx context.Context, envelopeID string, payload any) error
+}
+
+// slackAPI is the Web API the flow calls: *slack.Client.
+type slackAPI interface {
+	PostMessageContext(ctx context.Context, channelID string, options ...slack.MsgOption) (string, string, error)
+	UpdateMessageContext(ctx context.Context, channelID, timestamp string, options ...slack.MsgOption) (string, string, string, error)
+	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
+}
+
+// authorizer decides who may act where: *auth.Checker.
+type authorizer interface {
+	Check(ctx context.Context, userID, channelID string) (auth.Decision, error)
+}
+
+// stopper reads and stops deployments: *deploy.Client.
+type stopper interface {
+	Get(ctx context.Context, id string) (deploy.Deployment, error)
+	Stop(ctx context.Context, id string, rollback bool) (deploy.StopResult, error)
+}
+
+var (
+	_ socket     = (*socketmode.Client)(nil)
+	_ slackAPI   = (*slack.Client)(nil)
+	_ authorizer = (*auth.Checker)(nil)
+	_ stopper    = (*deploy.Client)(nil)
+)
+
+// Deps are the bot's collaborators.
+type Deps struct {
+	Socket *socketmode.Client
+	Slack  slackAPI
+	Auth   authorizer
+	Deploy stopper
+	Log    zerolog.Logger
+	Now    func() time.Time // default time.Now
+	// Observe, when set, is told every audit event and its outcome (for metrics).
+	Observe func(event, outcome string)
+}
+
+// Bot is one bot process's view of the app. Everything a request needs
+// travels in Slack messages, so several Bots may share one app.
+type Bot struct {
+	cfg     Config
+	socket  socket
+	events  <-chan socketmode.Event
+	slack   slackAPI
+	auth    authorizer
+	deploy  stopper
+	log     zerolog.Logger
+	now     func() time.Time
+	observe func(event, outcome string)
+
+	claims     claims
+	work       sync.WaitGroup // handlers of acknowledged envelopes
+	follows    sync.WaitGroup // follow-ups of stopped deployments
+	auditPosts sync.WaitGroup // messages to the audit channel
+}
+
+// New returns a Bot. Zero durations in cfg get their documented defaults.
+func New(cfg Config, deps Deps) *Bot {
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 8 * time.Second
+	}
+	if cfg.AWSCallTimeout <= 0 {
+		cfg.AWSCallTimeout = 30 * time.Second
+	}
+	b := &Bot{
+		cfg:     cfg,
+		slack:   deps.Slack,
+		auth:    deps.Auth,
+		deploy:  deps.Deploy,
+		log:     deps.Log,
+		now:     deps.Now,
+		observe: deps.Observe,
+	}
+	if deps.Socket != nil {
+		b.socket, b.events = deps.Socket, deps.Socket.Events
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	b.claims.now = b.now
+	return b
+}
+
+// Run connects to Slack and handles envelopes until ctx ends, then lets
+// in-flight work finish (for at most Config.ShutdownGrace) and returns nil.
+// It returns an error early only if Slack refuses the connection for good,
+// for example when the app token is revoked.
+func (b *Bot) Run(ctx context.Context) error {
+	// Work started before shutdown is allowed to finish: its context is cut
+	// loose from ctx and cancelled only when the grace period runs out.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	socketCtx, stopSocket := context.WithCancel(ctx)
+	defer stopSocket()
+	socketDone := make(chan error, 1)
+	go func() { socketDone <- b.socket.RunContext(socketCtx) }()
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-socketDone:
+			if ctx.Err() == nil {
+				runErr = fmt.Errorf("socket mode: %w", err)
+			}
+			socketDone = nil
+			break loop
+		case evt := <-b.events:
+			b.dispatch(ctx, workCtx, evt)
+		}
+	}
+	stopSocket()
+	if socketDone != nil {
+		<-socketDone
+	}
+	b.drain(cancelWork)
+	return runErr
+}
+
+// drain waits for handlers and follow-ups, cancelling their context if
+// they outlast the grace period.
+func (b *Bot) drain(cancelWork context.CancelFunc) {
+	done := make(chan struct{})
+	go func() {
+		// Handlers start follow-ups and audit posts, follow-ups start audit
+		// posts: wait in that order so nothing is added to a finished group.
+		b.work.Wait()
+		b.follows.Wait()
+		b.auditPosts.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(b.cfg.ShutdownGrace)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return
+	case <-timer.C:
+		b.log.Warn().Dur("grace", b.cfg.ShutdownGrace).Msg("in-flight work outlasted the shutdown grace period: cancelling it")
+		cancelWork()
+		<-done
+	}
+}
+
+// dispatch runs in the event loop, so it only acknowledges and hands over:
+// slow work here would delay every other envelope.
+func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeSlashCommand:
+		cmd, ok := evt.Data.(slack.SlashCommand)
+		b.ack(evt.Request)
+		if !ok {
+			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
+			return
+		}
+		b.spawn(workCtx, "slash_command", func(ctx context.Context) { b.handleCommand(ctx, cmd) })
+	case socketmode.EventTypeInteractive:
+		cb, ok := evt.Data.(slack.InteractionCallback)
+		b.ack(evt.Request)
+		if !ok {
+			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
+			return
+		}
+		b.spawn(workCtx, "interactive", func(ctx context.Context) { b.handleInteraction(runCtx, ctx, cb) })
+	case socketmode.EventTypeEventsAPI:
+		b.ack(evt.Request)
+		b.log.Debug().Msg("skipped Events API envelope: the bot subscribes to no events")
+	case socketmode.EventTypeErrorBadMessage:
+		// Slack would resend an unacknowledged envelope; acknowledge what can
+		// be identified, then skip it.
+		var bad struct {
+			EnvelopeID string `json:"envelope_id"`
+			Type       string `json:"type"`
+		}
+		if m, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {
+			_ = json.Unmarshal(m.Message, &bad)
+			b.log.Warn().Err(m.Cause).Str("envelope_type", bad.Type).Msg("skipped malformed or unknown envelope")
+		}
+		if bad.EnvelopeID != "" {
+			b.ack(&socketmode.Request{EnvelopeID: bad.EnvelopeID})
+		}
+	case socketmode.EventTypeIncomingError:
+		// A frame that is not JSON is skipped on a live connection; any other
+		// read error means the socket is gone and slack-go reconnects.
+		if e, ok := evt.Data.(*slack.IncomingEventError); ok {
+			var syntax *json.SyntaxError
+			if errors.As(e.ErrorObj, &syntax) {
+				b.log.Warn().Err(e.ErrorObj).Msg("skipped malformed envelope")
+				return
+			}
+			b.log.Debug().Err(e.ErrorObj).Msg("socket read failed; reconnecting")
+		}
+	case socketmode.EventTypeConnecting:
+		b.log.Debug().Msg("connecting to Slack")
+	case socketmode.EventTypeConnectionError:
+		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+			b.log.Warn().Err(e.ErrorObj).Int("attempt", e.Attempt).Dur("backoff", e.Backoff).Msg("could not connect to Slack; retrying")
+		}
+	case socketmode.EventTypeConnected:
+		b.log.Debug().Msg("socket connected; waiting for hello")
+	case socketmode.EventTypeHello:
+		n := 0
+		if evt.Request != nil {
+			n = evt.Request.NumConnections
+		}
+		b.log.Info().Int("num_connections", n).Msg("connected to Slack")
+	case socketmode.EventTypeInvalidAuth:
+		b.log.Error().Msg("Slack refused the app token (invalid_auth)")
+	case socketmode.EventTypeErrorWriteFailed:
+		b.log.Warn().Msg("could not write to the socket; an acknowledgement may be lost")
+	default:
+		b.log.Debug().Str("type", string(evt.Type)).Msg("ignored socket mode event")
+	}
+}
+
+// ack acknowledges an envelope at once: Slack shows the user an error if
+// it waits more than 3 seconds.
+func (b *Bot) ack(req *socketmode.Request) {
+	if req == nil || req.EnvelopeID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := b.socket.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
+		b.log.Error().Err(err).Str("envelope_id", req.EnvelopeID).Msg("could not acknowledge envelope")
+	}
+}
+
+// spawn runs one handler in its own goroutine, counted for shutdown and
+// guarded against panics: one bad request must not take the bot down.
+func (b *Bot) spawn(ctx context.Context, what string, handle func(context.Context)) {
+	b.work.Go(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				b.log.Error().Str("handler", what).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("handler panicked")
+			}
+		}()
+		handle(ctx)
+	})
+}
+
+// claims makes the first click on a confirmation win in this process, so
+// StopDeployment is called once per confirmation however many clicks
+// arrive. A claim is kept until well after the confirmation expires (when
+// any click is refused anyway), which bounds the map.
+type claims struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]time.Time // key → when the claim may be forgotten
+}
+
+const claimMargin = time.Hour
+
+func (c *claims) claim(key string, expires time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.m == nil {
+		c.m = make(map[string]time.Time)
+	}
+	for k, forget := range c.m {
+		if now.After(forget) {
+			delete(c.m, k)
+		}
+	}
+	if _, taken := c.m[key]; taken {
+		return false
+	}
+	c.m[key] = expires.Add(claimMargin)
+	return true
+}
+
+func (c *claims) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}

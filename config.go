@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/rs/zerolog"
+)
+
+// config is the bot's environment. AWS settings are not here: the SDK reads
+// its own (AWS_REGION, credentials, AWS_ENDPOINT_URL_CODEDEPLOY…).
+type config struct {
+	AppToken              secret        `envconfig:"SLACK_APP_TOKEN" required:"true" desc:"app-level token (xapp-…) with connections:write, for Socket Mode"`
+	BotToken              secret        `envconfig:"SLACK_BOT_TOKEN" required:"true" desc:"bot token (xoxb-…) for every other Web API call"`
+	APIURL                string        `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack Web API base URL"`
+	AllowedUsers          []string      `envconfig:"STOPDEPLOY_ALLOWED_USERS" desc:"Slack user IDs who may stop deployments"`
+	AllowedGroups         []string      `envconfig:"STOPDEPLOY_ALLOWED_GROUPS" desc:"Slack user-group IDs (S…) whose members may stop deployments"`
+	AllowedChannels       []string      `envconfig:"STOPDEPLOY_ALLOWED_CHANNELS" desc:"channel IDs where the command works; empty = any"`
+	RequireSecondApprover bool          `envconfig:"STOPDEPLOY_REQUIRE_SECOND_APPROVER" default:"false" desc:"Stop must be pressed by an allowed user other than the requester"`
+	ConfirmTimeout        time.Duration `envconfig:"STOPDEPLOY_CONFIRM_TIMEOUT" default:"10m" desc:"how long a confirmation can be confirmed"`
+	FollowInterval        time.Duration `envconfig:"STOPDEPLOY_FOLLOW_INTERVAL" default:"10s" desc:"how often a stopped deployment is read again"`
+	FollowTimeout         time.Duration `envconfig:"STOPDEPLOY_FOLLOW_TIMEOUT" default:"15m" desc:"how long a stopped deployment is followed"`
+	AuditChannel          string        `envconfig:"STOPDEPLOY_AUDIT_CHANNEL" desc:"channel ID that also receives every audit event"`
+	LogLevel              string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat             string        `envconfig:"LOG_FORMAT" default:"json" desc:"json (one object per line) or console"`
+}
+
+// secret holds a token. It prints as [redacted] however it is formatted or
+// logged, so a token cannot leak through a stray log field.
+type secret string
+
+func (secret) String() string                 { return "[redacted]" }
+func (secret) GoString() string               { return "[redacted]" }
+func (secret) MarshalText() ([]byte, error)   { return []byte("[redacted]"), nil }
+func (s secret) reveal() string               { return string(s) }
+func (s secret) hasPrefix(prefix string) bool { return strings.HasPrefix(string(s), prefix) }
+
+var (
+	userIDPattern    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	groupIDPattern   = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+	channelIDPattern = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
+)
+
+// configError names the variable at fault. Its text never includes the
+// value: someone may have pasted a token into the wrong variable.
+type configError struct {
+	Key    string
+	Reason string
+}
+
+func (e *configError) Error() string { return e.Key + ": " + e.Reason }
+
+// loadConfig reads and checks the environment.
+func loadConfig() (config, error) {
+	var cfg config
+	if err := envconfig.Process("", &cfg); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return cfg, &configError{Key: pe.KeyName, Reason: "is not a valid " + typeName(pe.TypeName)}
+		}
+		// "required key X missing value": carries no value.
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, cfg.validate()
+}
+
+func typeName(t string) string {
+	switch t {
+	case "time.Duration":
+		return "Go duration such as 90s, 10m or 1h"
+	case "bool":
+		return "boolean (true or false)"
+	}
+	return t
+}
+
+// validate checks what envconfig cannot, and normalizes lists and the URL.
+func (c *config) validate() error {
+	switch {
+	case c.AppToken == "":
+		return &configError{"SLACK_APP_TOKEN", "is empty: set the app-level token (xapp-…)"}
+	case !c.AppToken.hasPrefix("xapp-"):
+		return &configError{"SLACK_APP_TOKEN", "must be an app-level token starting with xapp- (Basic Information → App-Level Tokens, scope connections:write)"}
+	case c.BotToken == "":
+		return &configError{"SLACK_BOT_TOKEN", "is empty: set the bot token (xoxb-…)"}
+	case !c.BotToken.hasPrefix("xoxb-"):
+		return &configError{"SLACK_BOT_TOKEN", "must be a bot token starting with xoxb- (OAuth & Permissions → Bot User OAuth Token)"}
+	}
+	u, err := url.Parse(c.APIURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return &configError{"SLACK_API_URL", "must be an http(s) URL such as https://slack.com/api/"}
+	}
+	if !strings.HasSuffix(c.APIURL, "/") {
+		c.APIURL += "/" // slack-go appends method names to it
+	}
+	lists := []struct {
+		key     string
+		ids     *[]string
+		pattern *regexp.Regexp
+		example string
+	}{
+		{"STOPDEPLOY_ALLOWED_USERS", &c.AllowedUsers, userIDPattern, "U0123ABCD"},
+		{"STOPDEPLOY_ALLOWED_GROUPS", &c.AllowedGroups, groupIDPattern, "S0123ABCD"},
+		{"STOPDEPLOY_ALLOWED_CHANNELS", &c.AllowedChannels, channelIDPattern, "C0123ABCD"},
+	}
+	for _, l := range lists {
+		cleaned, err := idList(l.key, *l.ids, l.pattern, l.example)
+		if err != nil {
+			return err
+		}
+		*l.ids = cleaned
+	}
+	if len(c.AllowedUsers) == 0 && len(c.AllowedGroups) == 0 {
+		return &configError{"STOPDEPLOY_ALLOWED_USERS", "and STOPDEPLOY_ALLOWED_GROUPS are both empty: nobody could stop a deployment; set at least one"}
+	}
+	if c.AuditChannel != "" && !channelIDPattern.MatchString(c.AuditChannel) {
+		return &configError{"STOPDEPLOY_AUDIT_CHANNEL", "must be a channel ID such as C0123ABCD (not a #name)"}
+	}
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"STOPDEPLOY_CONFIRM_TIMEOUT", c.ConfirmTimeout},
+		{"STOPDEPLOY_FOLLOW_INTERVAL", c.FollowInterval},
+		{"STOPDEPLOY_FOLLOW_TIMEOUT", c.FollowTimeout},
+	} {
+		if d.val <= 0 {
+			return &configError{d.key, "must be a positive duration such as 90s or 10m"}
+		}
+	}
+	if c.FollowInterval > c.FollowTimeout {
+		return &configError{"STOPDEPLOY_FOLLOW_INTERVAL", "is longer than STOPDEPLOY_FOLLOW_TIMEOUT: the deployment would never be read"}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		return &configError{"LOG_FORMAT", "must be json or console"}
+	}
+	return nil
+}
+
+// idList trims the entries of a comma-separated list (envconfig does not)
+// and checks each is an ID, not a name.
+func idList(key string, ids []string, pattern *regexp.Regexp, example string) ([]string, error) {
+	var out []string
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			continue
+		}
+		if !pattern.MatchString(id) {
+			return nil, &configError{key, fmt.Sprintf("%q is not an ID like %s (use IDs, not names)", id, example)}
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+func parseLevel(s string) (zerolog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return zerolog.DebugLevel, nil
+	case "info":
+		return zerolog.InfoLevel, nil
+	case "warn":
+		return zerolog.WarnLevel, nil
+	case "error":
+		return zerolog.ErrorLevel, nil
+	}
+	return zerolog.NoLevel, &configError{"LOG_LEVEL", "must be debug, info, warn or error"}
+}
+
+// printConfigUsage writes the configuration table, from the struct tags.
+func printConfigUsage(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if err := envconfig.Usagef("", &config{}, tw, envconfig.DefaultTableFormat); err != nil {
+		return err
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,143 @@
+// Command stopdeploy is a Slack bot that stops AWS CodeDeploy deployments
+// from a slash command, after a public confirmation.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/stopdeploy/stopdeploy/auth"
+	"github.com/stopdeploy/stopdeploy/bot"
+	"github.com/stopdeploy/stopdeploy/deploy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process at once
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(newRedactor(os.Stderr), "stopdeploy:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program; main only adds signals and the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return runBot(ctx, stdout)
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		return printHelp(stdout)
+	}
+	printHelp(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func printHelp(w io.Writer) error {
+	fmt.Fprint(w, `stopdeploy: stop AWS CodeDeploy deployments from Slack, after a public confirmation.
+
+Usage:
+  stopdeploy          run the bot (Socket Mode), configured by the environment below
+  stopdeploy help     show this help
+
+AWS settings come from the SDK's default chain: AWS_REGION, credentials, profiles,
+roles, and AWS_ENDPOINT_URL_CODEDEPLOY for a non-default endpoint.
+
+Environment:
+`)
+	return printConfigUsage(w)
+}
+
+// runBot reads the configuration, wires Slack and AWS, and runs the bot
+// until ctx ends.
+func runBot(ctx context.Context, stdout io.Writer) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	level, _ := parseLevel(cfg.LogLevel) // validated by loadConfig
+	logger := newLogger(stdout, level, cfg.LogFormat, cfg.AppToken.reveal(), cfg.BotToken.reveal())
+
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return &configError{"AWS_REGION", "is not set (nor a region in the shared AWS config): the bot cannot know where your deployments are"}
+	}
+
+	b := newBot(cfg, awsCfg, logger)
+	logger.Info().
+		Str("region", awsCfg.Region).
+		Strs("allowed_channels", cfg.AllowedChannels).
+		Bool("second_approver", cfg.RequireSecondApprover).
+		Msg("starting")
+	if err := b.Run(ctx); err != nil {
+		return fmt.Errorf("bot.Run: %w", err)
+	}
+	logger.Info().Msg("stopped")
+	return nil
+}
+
+// newBot wires the production dependencies.
+func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger) *bot.Bot {
+	debug := logger.GetLevel() <= zerolog.DebugLevel
+	api := slack.New(cfg.BotToken.reveal(),
+		slack.OptionAPIURL(cfg.APIURL),
+		slack.OptionAppLevelToken(cfg.AppToken.reveal()),
+		slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second}),
+		// After OptionHTTPClient, which it wraps: wait out HTTP 429 with its
+		// Retry-After, and retry connection errors.
+		slack.OptionRetryConfig(slackRetryConfig()),
+		slack.OptionLog(slackLogger(logger)),
+		slack.OptionDebug(debug),
+	)
+	smc := socketmode.New(api,
+		socketmode.OptionLog(slackLogger(logger)),
+		socketmode.OptionDebug(debug),
+	)
+	return bot.New(bot.Config{
+		ConfirmTimeout:        cfg.ConfirmTimeout,
+		FollowInterval:        cfg.FollowInterval,
+		FollowTimeout:         cfg.FollowTimeout,
+		RequireSecondApprover: cfg.RequireSecondApprover,
+		AuditChannel:          cfg.AuditChannel,
+	}, bot.Deps{
+		Socket: smc,
+		Slack:  api,
+		Auth: auth.NewChecker(auth.Policy{
+			Users:    cfg.AllowedUsers,
+			Groups:   cfg.AllowedGroups,
+			Channels: cfg.AllowedChannels,
+		}, api),
+		Deploy: deploy.NewClient(codedeploy.NewFromConfig(awsCfg), deploy.DefaultMaxInFlight),
+		Log:    logger,
+	})
+}
+
+// slackRetryConfig is slack-go's default policy (3 retries) for rate limits
+// and connection errors, with less jitter added to Slack's Retry-After.
+func slackRetryConfig() slack.RetryConfig {
+	c := slack.DefaultRetryConfig()
+	c.RetryAfterJitter = 250 * time.Millisecond
+	c.Handlers = slack.AllBuiltinRetryHandlers(c)
+	return c
+}
