@@ -1,0 +1,216 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/stopdeploy/stopdeploy/auth"
+	"github.com/stopdeploy/stopdeploy/commands"
+	"github.com/stopdeploy/stopdeploy/deploy"
+)
+
+// fakeSlack records Web API calls as readable strings. Blocks are not
+// visible here (slack-go encodes them when it sends); the end-to-end tests
+// check them.
+type fakeSlack struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeSlack) record(method, channel string, opts []slack.MsgOption) {
+	_, v, _ := slack.UnsafeApplyMsgOptions("xoxb-test", channel, "https://slack.invalid/api/", opts...)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("%s %s thread=%s text=%s", method, channel, v.Get("thread_ts"), v.Get("text")))
+}
+
+func (f *fakeSlack) PostMessageContext(_ context.Context, channel string, opts ...slack.MsgOption) (string, string, error) {
+	f.record("post", channel, opts)
+	return channel, "1795734000.000200", nil
+}
+
+func (f *fakeSlack) UpdateMessageContext(_ context.Context, channel, ts string, opts ...slack.MsgOption) (string, string, string, error) {
+	f.record("update", channel, opts)
+	return channel, ts, "", nil
+}
+
+func (f *fakeSlack) PostEphemeralContext(_ context.Context, channel, user string, opts ...slack.MsgOption) (string, error) {
+	f.record("ephemeral:"+user, channel, opts)
+	return "1795734000.000300", nil
+}
+
+func (f *fakeSlack) matching(prefix, text string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, prefix) && strings.Contains(c, text) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+type allowAll struct{}
+
+func (allowAll) Check(context.Context, string, string) (auth.Decision, error) {
+	return auth.Decision{Allowed: true}, nil
+}
+
+// fakeStopper is a function-type fake of the stopper.
+type fakeStopper struct {
+	get  func(ctx context.Context, id string) (deploy.Deployment, error)
+	stop func(ctx context.Context, id string, rollback bool) (deploy.StopResult, error)
+}
+
+func (f fakeStopper) Get(ctx context.Context, id string) (deploy.Deployment, error) { return f.get(ctx, id) }
+func (f fakeStopper) Stop(ctx context.Context, id string, rollback bool) (deploy.StopResult, error) {
+	return f.stop(ctx, id, rollback)
+}
+
+// clickOn builds the interaction Slack sends when user presses action on a
+// fresh confirmation of c.
+func clickOn(c commands.Confirmation, user, action string) slack.InteractionCallback {
+	_, blocks := confirmationMessage(deploy.Deployment{ID: c.DeploymentID, Application: "checkout", Group: "production"}, c, false)
+	cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: user}}
+	cb.Channel.ID = "C0DEPLOYS"
+	cb.Container = slack.Container{ChannelID: "C0DEPLOYS", MessageTs: "1795734000.000100"}
+	cb.Message.Blocks = slack.Blocks{BlockSet: blocks}
+	cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: action, BlockID: blockActions, Value: c.Encode()}}
+	return cb
+}
+
+func newTestBot(t *testing.T, cfg Config, s stopper, now func() time.Time) (*Bot, *fakeSlack, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	sl := &fakeSlack{}
+	if cfg.FollowInterval == 0 {
+		cfg.FollowInterval, cfg.FollowTimeout = time.Millisecond, time.Minute
+	}
+	b := New(cfg, Deps{Slack: sl, Auth: allowAll{}, Deploy: s, Log: zerolog.New(zerolog.SyncWriter(&logs)), Now: now})
+	return b, sl, &logs
+}
+
+func TestClaims_FirstWinsUntilLongAfterExpiry(t *testing.T) {
+	now := time.Unix(1795734000, 0)
+	c := claims{now: func() time.Time { return now }}
+	expires := now.Add(10 * time.Minute)
+	if !c.claim("C1/1.1", expires) {
+		t.Fatal("first claim lost")
+	}
+	if c.claim("C1/1.1", expires) {
+		t.Fatal("second claim won")
+	}
+	if !c.claim("C1/2.2", expires) {
+		t.Fatal("a claim on another confirmation lost")
+	}
+	now = expires.Add(claimMargin + time.Second)
+	c.claim("C1/3.3", now.Add(time.Minute))
+	if n := c.len(); n != 1 {
+		t.Errorf("claims kept = %d after the first two expired, want 1", n)
+	}
+}
+
+func TestHandleStop_ConcurrentClicksStopOnce(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		stops int
+	)
+	s := fakeStopper{
+		stop: func(context.Context, string, bool) (deploy.StopResult, error) {
+			mu.Lock()
+			stops++
+			mu.Unlock()
+			return deploy.StopResult{Status: "Pending"}, nil
+		},
+		get: func(_ context.Context, id string) (deploy.Deployment, error) {
+			return deploy.Deployment{ID: id, Status: deploy.StatusStopped}, nil
+		},
+	}
+	now := time.Unix(1795734000, 0)
+	b, sl, _ := newTestBot(t, Config{}, s, func() time.Time { return now })
+	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ExpiresAt: now.Add(time.Minute)}
+
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() { b.handleInteraction(ctx, ctx, clickOn(c, fmt.Sprintf("U0USER%d", i), actionStop)) })
+	}
+	wg.Wait()
+	b.follows.Wait()
+	if stops != 1 {
+		t.Errorf("StopDeployment calls = %d for 20 clicks, want 1", stops)
+	}
+	if got := sl.matching("post C0DEPLOYS thread=1795734000.000100", "CodeDeploy answered *Pending*"); len(got) != 1 {
+		t.Errorf("result replies = %d, want 1", len(got))
+	}
+}
+
+func TestHandleStop_ExpiredCallsNothing(t *testing.T) {
+	now := time.Unix(1795734000, 0)
+	s := fakeStopper{stop: func(context.Context, string, bool) (deploy.StopResult, error) {
+		t.Error("StopDeployment called after expiry")
+		return deploy.StopResult{}, nil
+	}}
+	b, sl, logs := newTestBot(t, Config{}, s, func() time.Time { return now })
+	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ExpiresAt: now}
+	b.handleInteraction(context.Background(), context.Background(), clickOn(c, "U0BOB", actionStop))
+	if got := sl.matching("update C0DEPLOYS", ""); len(got) != 1 {
+		t.Errorf("updates = %q, want one", got)
+	}
+	if got := sl.matching("post C0DEPLOYS thread=1795734000.000100", "This confirmation expired"); len(got) != 1 {
+		t.Errorf("thread replies = %q, want the expiry", sl.calls)
+	}
+	if !strings.Contains(logs.String(), `"event":"expired"`) {
+		t.Errorf("no expired audit line in %s", logs)
+	}
+}
+
+func TestFollow_SaysSoWhenTheBotShutsDown(t *testing.T) {
+	reading := make(chan struct{}, 1)
+	s := fakeStopper{get: func(_ context.Context, id string) (deploy.Deployment, error) {
+		select {
+		case reading <- struct{}{}:
+		default:
+		}
+		return deploy.Deployment{ID: id, Status: deploy.StatusInProgress}, nil
+	}}
+	b, sl, logs := newTestBot(t, Config{}, s, time.Now)
+	runCtx, shutdown := context.WithCancel(context.Background())
+	c := click{conf: commands.Confirmation{DeploymentID: "d-LGUMS25CC"}, channel: "C0DEPLOYS", ts: "1795734000.000100", log: b.log}
+	done := make(chan struct{})
+	go func() {
+		b.follow(runCtx, c, nil)
+		close(done)
+	}()
+	<-reading
+	shutdown()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow did not end after shutdown")
+	}
+	if got := sl.matching("post C0DEPLOYS thread=1795734000.000100", "The bot is shutting down and stopped following `d-LGUMS25CC` (last seen *InProgress*)"); len(got) != 1 {
+		t.Errorf("shutdown notes = %q", sl.calls)
+	}
+	if !strings.Contains(logs.String(), `"outcome":"follow_interrupted"`) {
+		t.Errorf("no follow_interrupted audit line in %s", logs)
+	}
+}
+
+func TestSpawn_RecoversFromPanics(t *testing.T) {
+	b, _, logs := newTestBot(t, Config{}, fakeStopper{}, time.Now)
+	b.spawn(context.Background(), "test", func(context.Context) { panic("boom") })
+	b.work.Wait()
+	if !strings.Contains(logs.String(), `"panic":"boom"`) || !strings.Contains(logs.String(), "handler panicked") {
+		t.Errorf("panic not logged: %s", logs)
+	}
+}

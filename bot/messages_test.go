@@ -1,0 +1,178 @@
+package bot
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/stopdeploy/stopdeploy/commands"
+	"github.com/stopdeploy/stopdeploy/deploy"
+)
+
+func TestConfirmationMessage(t *testing.T) {
+	d := deploy.Deployment{
+		ID: "d-LGUMS25CC", Application: "checkout", Group: "production", Status: "InProgress", Creator: "user",
+		ComputePlatform: "Server", CreateTime: time.Unix(1795734000, 0),
+		Overview: &deploy.Overview{Succeeded: 3, InProgress: 1, Pending: 2},
+	}
+	c := commands.Confirmation{DeploymentID: d.ID, Rollback: true, RequesterID: "U0ALICE", ExpiresAt: time.Unix(1795734600, 0).UTC()}
+
+	tests := []struct {
+		name           string
+		rollback       bool
+		secondApprover bool
+		want           []string
+	}{
+		{"rollback", true, false, []string{"<@U0ALICE> asks to stop deployment `d-LGUMS25CC`", "*Rollback:* yes", "Stop and roll back",
+			"3 succeeded · 1 in progress · 2 pending · 0 failed · 0 skipped", "*Application*\ncheckout", "*Deployment group*\nproduction",
+			"<!date^1795734600^{date_short_pretty} {time}|", "Anyone allowed to stop deployments can confirm."}},
+		{"no rollback, second approver", false, true, []string{"*Rollback:* no", "Stop deployment",
+			"<@U0ALICE> cannot confirm their own request"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := c
+			c.Rollback = tt.rollback
+			_, blocks := confirmationMessage(d, c, tt.secondApprover)
+			raw, err := json.Marshal(blocks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := unescapeJSON(t, raw)
+			for _, want := range tt.want {
+				if !strings.Contains(text, want) {
+					t.Errorf("blocks lack %q:\n%s", want, text)
+				}
+			}
+			stop, cancel := buttons(t, blocks)
+			if stop.Style != slack.StyleDanger || stop.Confirm == nil || stop.Confirm.Style != slack.StyleDanger {
+				t.Errorf("Stop button = %+v, want danger style and a danger confirm dialog", stop)
+			}
+			for _, b := range []*slack.ButtonBlockElement{stop, cancel} {
+				got, err := commands.DecodeConfirmation(b.Value)
+				if err != nil || got != c {
+					t.Errorf("%s value decodes to %+v, %v; want %+v", b.ActionID, got, err, c)
+				}
+			}
+		})
+	}
+}
+
+func TestConfirmationMessage_RespectsSlackLimitsAndEscapes(t *testing.T) {
+	long := strings.Repeat("ä", 120)
+	d := deploy.Deployment{ID: "d-LGUMS25CC", Application: "<script>&" + long, Group: long, Status: "InProgress"}
+	c := commands.Confirmation{DeploymentID: d.ID, RequesterID: "U0ALICE", ExpiresAt: time.Unix(1795734600, 0).UTC()}
+	_, blocks := confirmationMessage(d, c, false)
+	stop, _ := buttons(t, blocks)
+	if n := utf8.RuneCountInString(stop.Confirm.Title.Text); n > 100 {
+		t.Errorf("confirm title has %d characters, Slack allows 100", n)
+	}
+	if n := utf8.RuneCountInString(stop.Confirm.Text.Text); n > 300 {
+		t.Errorf("confirm text has %d characters, Slack allows 300", n)
+	}
+	fields := blocks[1].(*slack.SectionBlock).Fields
+	if got := fields[0].Text; !strings.HasPrefix(got, "*Application*\n&lt;script&gt;&amp;") {
+		t.Errorf("application field = %q, want &, < and > escaped for mrkdwn", got)
+	}
+}
+
+func TestWithOutcome(t *testing.T) {
+	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ExpiresAt: time.Unix(1795734600, 0).UTC()}
+	_, blocks := confirmationMessage(deploy.Deployment{ID: c.DeploymentID}, c, false)
+	if !hasButtons(blocks) {
+		t.Fatal("a fresh confirmation has no buttons")
+	}
+	once := withOutcome(blocks, blockOutcome, "confirmed")
+	twice := withOutcome(once, blockFinal, "final")
+	again := withOutcome(twice, blockFinal, "final, corrected")
+	if hasButtons(once) || hasButtons(again) {
+		t.Error("buttons survive withOutcome")
+	}
+	var ids []string
+	for _, b := range again {
+		ids = append(ids, b.ID())
+	}
+	want := []string{blockRequest, blockDeployment, blockExpiry, blockOutcome, blockFinal}
+	if strings.Join(ids, ",") != strings.Join(want, ",") {
+		t.Errorf("block IDs = %v, want %v", ids, want)
+	}
+	last := again[len(again)-1].(*slack.ContextBlock).ContextElements.Elements[0].(*slack.TextBlockObject).Text
+	if last != "final, corrected" {
+		t.Errorf("replaced outcome = %q", last)
+	}
+	if len(blocks) != 4 {
+		t.Errorf("withOutcome changed its input: %d blocks", len(blocks))
+	}
+}
+
+func TestFinalStateText(t *testing.T) {
+	tests := []struct {
+		d    deploy.Deployment
+		want string
+	}{
+		{deploy.Deployment{ID: "d-LGUMS25CC", Status: "Stopped", RollbackDeploymentID: "d-ROLLBACK1"},
+			":octagonal_sign: Deployment `d-LGUMS25CC` is now *Stopped*; rollback deployment `d-ROLLBACK1` started."},
+		{deploy.Deployment{ID: "d-LGUMS25CC", Status: "Succeeded"},
+			":white_check_mark: Deployment `d-LGUMS25CC` is now *Succeeded*."},
+		{deploy.Deployment{ID: "d-LGUMS25CC", Status: "Failed", ErrorMessage: "health <checks> failed"},
+			":x: Deployment `d-LGUMS25CC` is now *Failed*. CodeDeploy says: health &lt;checks&gt; failed."},
+	}
+	for _, tt := range tests {
+		if got := finalStateText(tt.d); got != tt.want {
+			t.Errorf("finalStateText(%s)\n got: %s\nwant: %s", tt.d.Status, got, tt.want)
+		}
+	}
+}
+
+func buttons(t *testing.T, blocks []slack.Block) (stop, cancel *slack.ButtonBlockElement) {
+	t.Helper()
+	for _, b := range blocks {
+		if a, ok := b.(*slack.ActionBlock); ok && a.BlockID == blockActions {
+			for _, e := range a.Elements.ElementSet {
+				switch btn := e.(*slack.ButtonBlockElement); btn.ActionID {
+				case actionStop:
+					stop = btn
+				case actionCancel:
+					cancel = btn
+				}
+			}
+		}
+	}
+	if stop == nil || cancel == nil {
+		t.Fatal("confirmation lacks Stop or Cancel")
+	}
+	return stop, cancel
+}
+
+// unescapeJSON returns the strings of a JSON document joined, so tests can
+// look for text as Slack will render it.
+func unescapeJSON(t *testing.T, raw []byte) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			b.WriteString(v)
+			b.WriteString("\n")
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return b.String()
+}
