@@ -71,7 +71,9 @@ type fakeStopper struct {
 	stop func(ctx context.Context, id string, rollback bool) (deploy.StopResult, error)
 }
 
-func (f fakeStopper) Get(ctx context.Context, id string) (deploy.Deployment, error) { return f.get(ctx, id) }
+func (f fakeStopper) Get(ctx context.Context, id string) (deploy.Deployment, error) {
+	return f.get(ctx, id)
+}
 func (f fakeStopper) Stop(ctx context.Context, id string, rollback bool) (deploy.StopResult, error) {
 	return f.stop(ctx, id, rollback)
 }
