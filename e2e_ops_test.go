@@ -236,7 +236,7 @@ func TestE2E_BadConfig(t *testing.T) {
 	}
 }
 
-func waitConnections(t *testing.T, w *world, n int) {
+func waitConnections(t testing.TB, w *world, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()

@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,12 +29,45 @@ import (
 // childEnv makes the test binary run main() instead of the tests.
 const childEnv = "STOPDEPLOY_TEST_RUN_MAIN"
 
+// statsEnv makes the child print its goroutine count and live heap to
+// stderr on SIGUSR1, for the leak test. It is harness code: the bot itself
+// has no such hook.
+const statsEnv = "STOPDEPLOY_TEST_STATS"
+
+// cpuProfileEnv names a file for the child's CPU profile, written when it
+// exits normally.
+const cpuProfileEnv = "STOPDEPLOY_TEST_CPUPROFILE"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
+		if os.Getenv(statsEnv) == "1" {
+			go reportStatsOnSignal()
+		}
+		// The bot's own CPU profile, for finding what limits a benchmark
+		// (go test's -cpuprofile covers only the test process).
+		if path := os.Getenv(cpuProfileEnv); path != "" {
+			f, err := os.Create(path)
+			if err == nil && pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
 		main()
-		os.Exit(0)
+		return
 	}
 	os.Exit(m.Run())
+}
+
+func reportStatsOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	for range ch {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(os.Stderr, "STATS goroutines=%d heap=%d\n", runtime.NumGoroutine(), m.HeapAlloc)
+	}
 }
 
 const (
@@ -56,7 +92,8 @@ const (
 
 // world is one loopback Slack workspace and one CodeDeploy region.
 type world struct {
-	t     *testing.T
+	t      testing.TB
+	binary string // the bot: this test binary re-executed, unless a benchmark built one
 	slack *fakeslack.Server
 	cd    *fakecodedeploy.Server
 	env   map[string]string
@@ -81,7 +118,7 @@ func (s *seenMessages) claim(m fakeslack.Message) bool {
 	return true
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	sl, err := fakeslack.New(fakeslack.Options{AppToken: appToken, BotToken: botToken, PingInterval: time.Second})
 	if err != nil {
@@ -120,7 +157,7 @@ func newWorld(t *testing.T) *world {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, slack: sl, cd: cd, seen: &seenMessages{m: map[string]bool{}}, env: map[string]string{
+	return &world{t: t, binary: os.Args[0], slack: sl, cd: cd, seen: &seenMessages{m: map[string]bool{}}, env: map[string]string{
 		childEnv:                      "1",
 		"SLACK_APP_TOKEN":             appToken,
 		"SLACK_BOT_TOKEN":             botToken,
@@ -148,7 +185,7 @@ func (w *world) in(t *testing.T) *world {
 
 // proc is one running bot process.
 type proc struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	cmd    *exec.Cmd
 	out    *lines // stdout: JSON log lines
@@ -185,7 +222,7 @@ func (w *world) spawn(name string, overrides map[string]string, args ...string) 
 	t := w.t
 	t.Helper()
 	p := &proc{t: t, name: name, out: newLines(), errOut: newLines(), exited: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], args...)
+	p.cmd = exec.Command(w.binary, args...)
 	p.cmd.Env = w.environ(overrides)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errOut
 	if err := p.cmd.Start(); err != nil {
@@ -409,8 +446,9 @@ func (w *world) waitMessage(desc string, match func(fakeslack.Message) bool) fak
 // confirmation waits for the public confirmation of deployment in channel.
 func (w *world) confirmation(channel, deployment string) fakeslack.Message {
 	w.t.Helper()
+	needle := []byte(deployment)
 	return w.waitMessage("confirmation of "+deployment, func(m fakeslack.Message) bool {
-		return m.Channel == channel && !m.Ephemeral && m.ThreadTS == "" && strings.Contains(string(m.Blocks), deployment)
+		return m.Channel == channel && !m.Ephemeral && m.ThreadTS == "" && bytes.Contains(m.Blocks, needle)
 	})
 }
 

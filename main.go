@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/rs/zerolog"
@@ -76,7 +77,10 @@ func runBot(ctx context.Context, stdout io.Writer) error {
 	level, _ := parseLevel(cfg.LogLevel) // validated by loadConfig
 	logger := newLogger(stdout, level, cfg.LogFormat, cfg.AppToken.reveal(), cfg.BotToken.reveal())
 
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(
+		// Keep a connection for every call that may be in flight: a burst
+		// during an incident would otherwise dial and drop connections.
+		func(t *http.Transport) { t.MaxIdleConnsPerHost = deploy.DefaultMaxInFlight })))
 	if err != nil {
 		return fmt.Errorf("loading the AWS configuration: %w", err)
 	}
@@ -103,7 +107,7 @@ func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger) *bot.Bot {
 	api := slack.New(cfg.BotToken.reveal(),
 		slack.OptionAPIURL(cfg.APIURL),
 		slack.OptionAppLevelToken(cfg.AppToken.reveal()),
-		slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second}),
+		slack.OptionHTTPClient(slackHTTPClient()),
 		// After OptionHTTPClient, which it wraps: wait out HTTP 429 with its
 		// Retry-After, and retry connection errors.
 		slack.OptionRetryConfig(slackRetryConfig()),
@@ -131,6 +135,14 @@ func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger) *bot.Bot {
 		Deploy: deploy.NewClient(codedeploy.NewFromConfig(awsCfg), deploy.DefaultMaxInFlight),
 		Log:    logger,
 	})
+}
+
+// slackHTTPClient reuses connections across a burst of requests (the
+// default transport keeps two idle connections per host).
+func slackHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{Timeout: 30 * time.Second, Transport: t}
 }
 
 // slackRetryConfig is slack-go's default policy (3 retries) for rate limits

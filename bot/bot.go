@@ -139,7 +139,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	socketDone := make(chan error, 1)
 	go func() { socketDone <- b.socket.RunContext(socketCtx) }()
 
-	var runErr error
+	var (
+		runErr error
+		held   burst
+	)
 loop:
 	for {
 		select {
@@ -152,9 +155,15 @@ loop:
 			socketDone = nil
 			break loop
 		case evt := <-b.events:
-			b.dispatch(ctx, workCtx, evt)
+			if j := b.dispatch(ctx, evt); j.handle != nil {
+				held.add(j, time.Now())
+			}
+		case <-held.due():
+			b.start(workCtx, held.take())
 		}
 	}
+	// Acknowledged work runs even at shutdown: its users were told it would.
+	b.start(workCtx, held.take())
 	stopSocket()
 	if socketDone != nil {
 		<-socketDone
@@ -187,26 +196,32 @@ func (b *Bot) drain(cancelWork context.CancelFunc) {
 	}
 }
 
-// dispatch runs in the event loop, so it only acknowledges and hands over:
-// slow work here would delay every other envelope.
-func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socketmode.Event) {
+// job is the work for one acknowledged envelope.
+type job struct {
+	what   string
+	handle func(context.Context)
+}
+
+// dispatch runs in the event loop, so it only acknowledges and returns the
+// work to do: slow work here would delay every other envelope.
+func (b *Bot) dispatch(runCtx context.Context, evt socketmode.Event) job {
 	switch evt.Type {
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
 		b.ack(evt.Request)
 		if !ok {
 			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
-			return
+			return job{}
 		}
-		b.spawn(workCtx, "slash_command", func(ctx context.Context) { b.handleCommand(ctx, cmd) })
+		return job{"slash_command", func(ctx context.Context) { b.handleCommand(ctx, cmd) }}
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		b.ack(evt.Request)
 		if !ok {
 			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
-			return
+			return job{}
 		}
-		b.spawn(workCtx, "interactive", func(ctx context.Context) { b.handleInteraction(runCtx, ctx, cb) })
+		return job{"interactive", func(ctx context.Context) { b.handleInteraction(runCtx, ctx, cb) }}
 	case socketmode.EventTypeEventsAPI:
 		b.ack(evt.Request)
 		b.log.Debug().Msg("skipped Events API envelope: the bot subscribes to no events")
@@ -231,7 +246,7 @@ func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socketmode.Event) {
 			var syntax *json.SyntaxError
 			if errors.As(e.ErrorObj, &syntax) {
 				b.log.Warn().Err(e.ErrorObj).Msg("skipped malformed envelope")
-				return
+				return job{}
 			}
 			b.log.Debug().Err(e.ErrorObj).Msg("socket read failed; reconnecting")
 		}
@@ -256,6 +271,7 @@ func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socketmode.Event) {
 	default:
 		b.log.Debug().Str("type", string(evt.Type)).Msg("ignored socket mode event")
 	}
+	return job{}
 }
 
 // ack acknowledges an envelope at once: Slack shows the user an error if
@@ -271,17 +287,67 @@ func (b *Bot) ack(req *socketmode.Request) {
 	}
 }
 
-// spawn runs one handler in its own goroutine, counted for shutdown and
+// start runs each job in its own goroutine, counted for shutdown and
 // guarded against panics: one bad request must not take the bot down.
-func (b *Bot) spawn(ctx context.Context, what string, handle func(context.Context)) {
-	b.work.Go(func() {
-		defer func() {
-			if r := recover(); r != nil {
-				b.log.Error().Str("handler", what).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("handler panicked")
-			}
-		}()
-		handle(ctx)
-	})
+func (b *Bot) start(ctx context.Context, jobs []job) {
+	for _, j := range jobs {
+		b.work.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					b.log.Error().Str("handler", j.what).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("handler panicked")
+				}
+			}()
+			j.handle(ctx)
+		})
+	}
+}
+
+// Go has no goroutine priorities: handlers started while a burst of
+// envelopes is arriving take the CPU from the goroutines that read the
+// socket and write acknowledgements, and acks wait behind the work (p99
+// 30–100 ms for 200 commands on 2 cores, against 3 ms without). So work is
+// held while envelopes keep coming, and starts once the socket has been
+// quiet for burstQuiet, or burstMaxWait after the oldest held envelope.
+// Nobody notices a few milliseconds; Slack does notice a late ack.
+const (
+	burstQuiet   = 2 * time.Millisecond
+	burstMaxWait = 50 * time.Millisecond
+)
+
+// burst holds acknowledged jobs; it belongs to the event loop.
+type burst struct {
+	jobs   []job
+	oldest time.Time
+	timer  *time.Timer
+}
+
+// add holds j and returns how long until the held jobs start.
+func (q *burst) add(j job, now time.Time) time.Duration {
+	if len(q.jobs) == 0 {
+		q.oldest = now
+	}
+	q.jobs = append(q.jobs, j)
+	wait := min(burstQuiet, q.oldest.Add(burstMaxWait).Sub(now))
+	if q.timer == nil {
+		q.timer = time.NewTimer(wait)
+	} else {
+		q.timer.Reset(wait)
+	}
+	return wait
+}
+
+// due fires when the held jobs should start; never while none are held.
+func (q *burst) due() <-chan time.Time {
+	if len(q.jobs) == 0 {
+		return nil
+	}
+	return q.timer.C
+}
+
+func (q *burst) take() []job {
+	jobs := q.jobs
+	q.jobs = nil
+	return jobs
 }
 
 // claims makes the first click on a confirmation win in this process, so

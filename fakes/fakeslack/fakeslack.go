@@ -465,16 +465,24 @@ func (s *Server) Message(channel, ts string) (Message, bool) {
 }
 
 // WaitMessage returns the first message, in post order, that satisfies match, waiting for
-// new messages and re-checking after every update. match runs without the server's lock held.
+// new messages and re-checking after every update. match runs without the server's lock held
+// and must not modify the message's Blocks; the message returned is the caller's own copy.
 // On timeout it returns ctx.Err() wrapped with a summary of the messages it saw.
 func (s *Server) WaitMessage(ctx context.Context, match func(Message) bool) (Message, error) {
 	for {
 		s.mu.Lock()
-		msgs, changed, closed := s.messagesLocked(), s.changed, s.closed
+		// Shallow copies: stored Blocks are replaced, never changed in place, so
+		// reading them unlocked is safe, and a wait among thousands of messages
+		// does not copy every message's blocks on every change.
+		msgs := make([]Message, len(s.messages))
+		for i, m := range s.messages {
+			msgs[i] = *m
+		}
+		changed, closed := s.changed, s.closed
 		s.mu.Unlock()
 		for _, m := range msgs {
 			if match(m) {
-				return m, nil
+				return m.clone(), nil
 			}
 		}
 		if closed {

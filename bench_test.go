@@ -1,0 +1,359 @@
+package main
+
+// Benchmarks of the real bot binary (built with go build, as a user would)
+// against the loopback fakes. They report figures with b.ReportMetric and
+// assert no times: the README's Performance section lists the figures and
+// the command that reproduces them.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/stopdeploy/stopdeploy/fakes/fakecodedeploy"
+	"github.com/stopdeploy/stopdeploy/fakes/fakeslack"
+)
+
+var (
+	buildOnce sync.Once
+	builtBot  string
+	buildErr  error
+)
+
+// botBinary builds the bot once per run, with go build as in production.
+func botBinary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "stopdeploy-bench")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBot = filepath.Join(dir, "stopdeploy")
+		if out, err := exec.Command("go", "build", "-o", builtBot, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return builtBot
+}
+
+// benchWorld is a world whose bot is the built binary, logging at info
+// (debug logging would measure the logger).
+func benchWorld(b *testing.B, deployments int) *world {
+	b.Helper()
+	w := newWorld(b)
+	w.binary = botBinary(b)
+	w.env["LOG_LEVEL"] = "info"
+	for i := range deployments {
+		w.cd.Put(fakecodedeploy.Deployment{ID: benchID(i), Application: "checkout", Group: "production", Status: "InProgress"})
+	}
+	return w
+}
+
+func benchID(i int) string { return fmt.Sprintf("d-BENCH%04d", i) }
+
+// burst sends n slash commands, at most c at a time, and returns each
+// envelope's time from sent to acknowledged.
+func burst(b *testing.B, w *world, n, c int, text func(i int) string, opts ...fakeslack.DeliveryOption) []time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lat := make([]time.Duration, n)
+	sem := make(chan struct{}, c)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			id, err := w.slack.SendSlashCommand(ctx, fakeslack.SlashCommand{UserID: alice, ChannelID: deploys, Text: text(i)}, opts...)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			ack, err := w.slack.WaitAck(ctx, id)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			lat[i] = ack.AckedAt.Sub(ack.SentAt)
+		})
+	}
+	wg.Wait()
+	return lat
+}
+
+// echoClient is the floor: a websocket client on the same fake that acks
+// every envelope at once and does nothing else. It returns its connection index.
+func echoClient(b *testing.B, w *world) int {
+	b.Helper()
+	req, _ := http.NewRequest(http.MethodPost, w.slack.APIURL()+"apps.connections.open", nil)
+	req.Header.Set("Authorization", "Bearer "+appToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var open struct {
+		OK  bool   `json:"ok"`
+		URL string `json:"url"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&open)
+	resp.Body.Close()
+	if err != nil || !open.OK {
+		b.Fatalf("apps.connections.open: %v %+v", err, open)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(open.URL, http.Header{"Origin": {"https://api.slack.com"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	go func() {
+		for {
+			_, frame, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var env struct {
+				EnvelopeID string `json:"envelope_id"`
+			}
+			if json.Unmarshal(frame, &env) == nil && env.EnvelopeID != "" {
+				_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"envelope_id":"`+env.EnvelopeID+`"}`))
+			}
+		}
+	}()
+	conns := w.slack.Connections()
+	return conns[len(conns)-1].Index
+}
+
+// BenchmarkAckLatency: a burst of 200 commands, 50 at a time, acknowledged
+// by the bot while it works on each, against the echo floor in the same run.
+func BenchmarkAckLatency(b *testing.B) {
+	const n, c = 200, 50
+	w := benchWorld(b, 0)
+	w.start("bot", nil)
+	waitConnections(b, w, 1)
+	echo := echoClient(b, w)
+	var bot, floor []time.Duration
+	for b.Loop() {
+		posted := len(w.publicMessages(deploys))
+		bot = append(bot, burst(b, w, n, c, func(int) string { return running }, fakeslack.ToConnection(0))...)
+		// The floor is measured with the bot idle again.
+		waitCount(b, w, "confirmations", posted+n, func(m fakeslack.Message) bool { return m.Channel == deploys && !m.Ephemeral })
+		floor = append(floor, burst(b, w, n, c, func(int) string { return running }, fakeslack.ToConnection(echo))...)
+	}
+	reportLatency(b, "ack", bot)
+	reportLatency(b, "floor", floor)
+	_, botP99, _ := percentiles(bot)
+	_, floorP99, _ := percentiles(floor)
+	b.ReportMetric(float64(botP99)/float64(floorP99), "p99/floor")
+}
+
+// BenchmarkAckLatencySlowAWS: the same burst while CodeDeploy takes 2 s to
+// answer anything: acknowledgements must not wait for AWS.
+func BenchmarkAckLatencySlowAWS(b *testing.B) {
+	const n, c = 200, 50
+	w := benchWorld(b, 0)
+	w.cd.SetDelay(2 * time.Second)
+	w.start("bot", nil)
+	var acks []time.Duration
+	for b.Loop() {
+		acks = append(acks, burst(b, w, n, c, func(int) string { return running })...)
+	}
+	reportLatency(b, "ack", acks)
+}
+
+// BenchmarkConcurrentRequests: 100 commands while every GetDeployment takes
+// 500 ms, then 100 Stop clicks while every StopDeployment takes 500 ms. Done
+// one after another, this would take 50 s each.
+func BenchmarkConcurrentRequests(b *testing.B) {
+	const n = 100
+	var commandsAll, stopsAll []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		w := benchWorld(b, n)
+		w.cd.SetDelay(500 * time.Millisecond)
+		// Follow-ups would add reads of their own; this measures the stops.
+		w.start("bot", map[string]string{"STOPDEPLOY_FOLLOW_INTERVAL": "10m"})
+		b.StartTimer()
+
+		start := time.Now()
+		burst(b, w, n, n, benchID)
+		waitCount(b, w, "confirmations", n, func(m fakeslack.Message) bool { return len(m.Buttons()) == 2 })
+		commandsAll = append(commandsAll, time.Since(start))
+
+		var confs []fakeslack.Message
+		for _, m := range w.publicMessages(deploys) {
+			if len(m.Buttons()) == 2 {
+				confs = append(confs, m)
+			}
+		}
+		start = time.Now()
+		var wg sync.WaitGroup
+		for _, conf := range confs {
+			wg.Go(func() { w.click(alice, conf, "stop") })
+		}
+		wg.Wait()
+		waitCount(b, w, "stop results", n, func(m fakeslack.Message) bool { return strings.Contains(m.Text, "CodeDeploy answered") })
+		stopsAll = append(stopsAll, time.Since(start))
+	}
+	b.ReportMetric(float64(slices.Max(commandsAll).Milliseconds()), "100-commands-ms")
+	b.ReportMetric(float64(slices.Max(stopsAll).Milliseconds()), "100-stops-ms")
+}
+
+// BenchmarkEndToEnd: the bot's own overhead with fakes that answer at once,
+// one flow at a time: command → confirmation posted, and click →
+// StopDeployment received → result in the thread.
+func BenchmarkEndToEnd(b *testing.B) {
+	const flows = 100
+	w := benchWorld(b, flows)
+	w.start("bot", map[string]string{"STOPDEPLOY_FOLLOW_INTERVAL": "10m"})
+	var toConfirmation, toStop, toReply []time.Duration
+	for b.Loop() {
+		for i := range flows {
+			id := benchID(i)
+			sent := time.Now()
+			w.command(alice, deploys, id)
+			conf := w.waitMessage("confirmation", func(m fakeslack.Message) bool {
+				return m.Channel == deploys && len(m.Buttons()) == 2 && strings.Contains(string(m.Blocks), id)
+			})
+			toConfirmation = append(toConfirmation, time.Since(sent))
+
+			clicked := time.Now()
+			w.click(alice, conf, "stop")
+			calls := w.waitCalls("StopDeployment", id, len(w.calls("StopDeployment", id))+1)
+			w.waitMessage("result", func(m fakeslack.Message) bool {
+				return m.ThreadTS == conf.TS && strings.Contains(m.Text, "CodeDeploy answered")
+			})
+			replied := time.Now()
+			toStop = append(toStop, calls[len(calls)-1].At.Sub(clicked))
+			toReply = append(toReply, replied.Sub(clicked))
+		}
+	}
+	reportLatency(b, "cmd-to-confirmation", toConfirmation)
+	reportLatency(b, "click-to-stop", toStop)
+	reportLatency(b, "click-to-reply", toReply)
+}
+
+// BenchmarkMemory: peak resident memory of the built bot through 1,000
+// complete flows (command, confirmation, stop, follow-up to Stopped).
+func BenchmarkMemory(b *testing.B) {
+	const flows, parallel = 1000, 20
+	for b.Loop() {
+		b.StopTimer()
+		w := benchWorld(b, flows)
+		p := w.start("bot", map[string]string{"STOPDEPLOY_FOLLOW_INTERVAL": "20ms"})
+		b.StartTimer()
+		runFlows(b, w, flows, parallel, benchID)
+		b.ReportMetric(float64(peakRSS(b, p.cmd.Process.Pid))/(1<<20), "peak-RSS-MB")
+	}
+}
+
+// BenchmarkStartup: process start to Socket Mode connected (hello), median of 9.
+func BenchmarkStartup(b *testing.B) {
+	const runs = 9
+	var took []time.Duration
+	for b.Loop() {
+		for range runs {
+			b.StopTimer()
+			w := benchWorld(b, 0)
+			b.StartTimer()
+			start := time.Now()
+			p := w.spawn("bot", nil)
+			waitConnections(b, w, 1)
+			took = append(took, time.Since(start))
+			b.StopTimer()
+			p.signal(syscall.SIGTERM)
+			b.StartTimer()
+		}
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "start-to-hello-ms")
+}
+
+// runFlows runs flows complete flows, parallel at a time, each on its own
+// deployment, and waits for every final state.
+func runFlows(tb testing.TB, w *world, flows, parallel int, id func(int) string) {
+	tb.Helper()
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range flows {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			w.command(alice, deploys, id(i))
+			conf := w.confirmation(deploys, id(i))
+			w.click(bob, conf, "stop")
+			w.threadReply(conf, "is now *Stopped*")
+		})
+	}
+	wg.Wait()
+}
+
+// waitCount waits until n messages match.
+func waitCount(tb testing.TB, w *world, desc string, n int, match func(fakeslack.Message) bool) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := w.slack.WaitUntil(ctx, desc, func() bool {
+		got := 0
+		for _, m := range w.slack.Messages() {
+			if match(m) {
+				got++
+			}
+		}
+		return got >= n
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// peakRSS reads the high-water mark of a process's resident memory, in bytes.
+func peakRSS(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	tb.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// percentiles returns p50, p99 and the maximum of samples.
+func percentiles(samples []time.Duration) (p50, p99, worst time.Duration) {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return at(0.50), at(0.99), s[len(s)-1]
+}
+
+func reportLatency(b *testing.B, prefix string, samples []time.Duration) {
+	p50, p99, worst := percentiles(samples)
+	b.ReportMetric(float64(p50.Microseconds()), prefix+"-p50-µs")
+	b.ReportMetric(float64(p99.Microseconds()), prefix+"-p99-µs")
+	b.ReportMetric(float64(worst.Microseconds()), prefix+"-max-µs")
+}
