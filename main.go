@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +25,7 @@ import (
 	"github.com/stopdeploy/stopdeploy/auth"
 	"github.com/stopdeploy/stopdeploy/bot"
 	"github.com/stopdeploy/stopdeploy/deploy"
+	"github.com/stopdeploy/stopdeploy/sandbox"
 )
 
 func main() {
@@ -47,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		return printHelp(stdout)
+	case "sandbox":
+		return runSandbox(ctx, args[1:], stdout, stderr)
 	}
 	printHelp(stderr)
 	return fmt.Errorf("unknown command %q", args[0])
@@ -65,6 +70,44 @@ roles, and AWS_ENDPOINT_URL_CODEDEPLOY for a non-default endpoint.
 Environment:
 `)
 	return printConfigUsage(w)
+}
+
+// runSandbox runs the unmodified bot against the offline sandbox: the
+// loopback Slack and CodeDeploy fakes and a page that shows a channel. The
+// sandbox's environment replaces the developer's, so the bot reads it
+// through the same loadConfig and LoadDefaultConfig as in production and
+// reaches nothing beyond loopback.
+func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("stopdeploy sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", sandbox.DefaultAddr, "`host:port` of the page; the host must be loopback (port 0 picks a free one)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("sandbox: unexpected argument %q", fs.Arg(0))
+	}
+	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: *addr})
+	if err != nil {
+		return fmt.Errorf("sandbox.Start: %w", err)
+	}
+	defer sb.Close()
+	for k, v := range sb.Env() {
+		if v == "" {
+			err = os.Unsetenv(k)
+		} else {
+			err = os.Setenv(k, v)
+		}
+		if err != nil {
+			return fmt.Errorf("sandbox: setting %s: %w", k, err)
+		}
+	}
+	fmt.Fprintf(stderr, "stopdeploy sandbox: open %s\n", sb.URL())
+	fmt.Fprintf(stderr, "stopdeploy sandbox: as Alice, type /stopdeploy %s rollback, click Stop and watch the thread; Ctrl-C quits\n", sandbox.Running)
+	return runBot(ctx, io.MultiWriter(stdout, sb.LogSink()))
 }
 
 // runBot reads the configuration, wires Slack and AWS, and runs the bot

@@ -1,0 +1,110 @@
+package sandbox
+
+import (
+	"time"
+
+	"github.com/stopdeploy/stopdeploy/fakes/fakecodedeploy"
+	"github.com/stopdeploy/stopdeploy/fakes/fakeslack"
+)
+
+// The simulated workspace and region.
+const (
+	Alice   = "U0ALICE"   // allowed directly (STOPDEPLOY_ALLOWED_USERS)
+	Bob     = "U0BOB"     // allowed through the OnCall user group
+	Mallory = "U0MALLORY" // not allowed
+
+	OnCall = "S0ONCALL" // user group "@oncall" (STOPDEPLOY_ALLOWED_GROUPS)
+
+	Deploys = "C0DEPLOYS" // where people type the command
+	Audit   = "C0AUDIT"   // STOPDEPLOY_AUDIT_CHANNEL
+
+	// Running is in progress on checkout / production: the one to stop.
+	Running = "d-LGUMS25CC"
+	// The other seeded deployments.
+	ECSBlueGreen = "d-7ECSBG4QX"
+	Lambda       = "d-LMBDA8K2Z"
+	Succeeded    = "d-B7N4T2XQ1"
+
+	// stopTakes is how long a simulated stop stays Pending before Stopped
+	// (and how long a rollback deployment then runs).
+	stopTakes = 5 * time.Second
+	// progressEvery is how often Running moves one instance along.
+	progressEvery = 4 * time.Second
+)
+
+// person is a seeded user and what the bot's configuration makes of them.
+type person struct {
+	fakeslack.User
+	Role string
+}
+
+var people = []person{
+	{fakeslack.User{ID: Alice, Name: "alice", RealName: "Alice Chen"}, "allowed"},
+	{fakeslack.User{ID: Bob, Name: "bob", RealName: "Bob Okafor"}, "allowed through @oncall"},
+	{fakeslack.User{ID: Mallory, Name: "mallory", RealName: "Mallory Reyes"}, "not allowed"},
+}
+
+// groupNames are the handles of the seeded user groups.
+var groupNames = map[string]string{OnCall: "oncall"}
+
+func seedSlack(s *fakeslack.Server) {
+	everyone := make([]string, 0, len(people))
+	for _, p := range people {
+		s.AddUser(p.User)
+		everyone = append(everyone, p.ID)
+	}
+	s.AddChannel(fakeslack.Channel{ID: Deploys, Name: "deploys", Members: everyone, BotIsMember: true})
+	s.AddChannel(fakeslack.Channel{ID: Audit, Name: "audit", Members: everyone, BotIsMember: true})
+	s.AddUserGroup(OnCall, Bob)
+}
+
+func seedCodeDeploy(cd *fakecodedeploy.Server, now time.Time) {
+	for _, d := range []fakecodedeploy.Deployment{
+		{
+			ID: Succeeded, Application: "checkout", Group: "staging", Status: fakecodedeploy.StatusSucceeded,
+			Creator: "user", Description: "checkout v2.41.0 (commit 9f3c2ab) to staging",
+			CreateTime: now.Add(-2 * time.Hour), CompleteTime: now.Add(-110 * time.Minute),
+			Overview: fakecodedeploy.Overview{Succeeded: 4},
+		},
+		{
+			ID: Lambda, Application: "image-resizer", Group: "image-resizer-live", ComputePlatform: "Lambda",
+			DeploymentConfigName: "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+			Description:          "image-resizer version 118, canary 10% for 5 minutes",
+			CreateTime:           now.Add(-3 * time.Minute), Overview: fakecodedeploy.Overview{InProgress: 1},
+			StopTakes: stopTakes,
+		},
+		{
+			ID: ECSBlueGreen, Application: "payments-api", Group: "payments-api-bluegreen", ComputePlatform: "ECS",
+			Description: "payments-api task definition :57, shifting traffic to green",
+			CreateTime:  now.Add(-4 * time.Minute), Overview: fakecodedeploy.Overview{Succeeded: 1, InProgress: 1},
+			StopTakes: stopTakes,
+		},
+		{
+			ID: Running, Application: "checkout", Group: "production", Creator: "user",
+			Description: "checkout v2.41.0 (commit 9f3c2ab) to production",
+			CreateTime:  now.Add(-6 * time.Minute),
+			Overview:    fakecodedeploy.Overview{Succeeded: 3, InProgress: 1, Pending: 8},
+			StopTakes:   stopTakes,
+		},
+	} {
+		cd.Put(d)
+	}
+}
+
+// progress moves Running one instance along, as a real deployment would,
+// until only one instance is left in progress: the deployment hangs there,
+// which is the kind of deployment one stops.
+func progress(cd *fakecodedeploy.Server) {
+	moving := func(d fakecodedeploy.Deployment) bool {
+		return d.Status == fakecodedeploy.StatusInProgress && d.StopRequestedAt.IsZero() && d.Overview.Pending > 0
+	}
+	if d, ok := cd.Deployment(Running); !ok || !moving(d) {
+		return // Update would announce a change even when there is none
+	}
+	cd.Update(Running, func(d *fakecodedeploy.Deployment) {
+		if moving(*d) {
+			d.Overview.Succeeded++
+			d.Overview.Pending--
+		}
+	})
+}
