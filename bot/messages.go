@@ -62,8 +62,25 @@ func confirmationMessage(d deploy.Deployment, c commands.Confirmation, secondApp
 	return text, blocks
 }
 
+// creators names CodeDeploy's creator values. GetDeployment says how a
+// deployment was started, not by whom: the identity is only in CloudTrail.
+var creators = map[string]string{
+	"user":                   "a user (console, CLI or API)",
+	"autoscaling":            "Auto Scaling (new instance)",
+	"autoscalingTermination": "Auto Scaling (instance termination)",
+	"codeDeployRollback":     "CodeDeploy (rollback)",
+	"CodeDeploy":             "CodeDeploy",
+	"CodeDeployAutoUpdate":   "CodeDeploy (automatic update)",
+	"CloudFormation":         "CloudFormation",
+	"CloudFormationRollback": "CloudFormation (rollback)",
+}
+
 func deploymentFields(d deploy.Deployment) []*slack.TextBlockObject {
-	started := escape(orDash(d.Creator))
+	creator, ok := creators[d.Creator]
+	if !ok {
+		creator = orDash(d.Creator)
+	}
+	started := escape(creator)
 	if !d.CreateTime.IsZero() {
 		started += ", " + slackTime(d.CreateTime)
 	}

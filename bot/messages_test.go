@@ -28,7 +28,7 @@ func TestConfirmationMessage(t *testing.T) {
 		want           []string
 	}{
 		{"rollback", true, false, []string{"<@U0ALICE> asks to stop deployment `d-LGUMS25CC`", "*Rollback:* yes", "Stop and roll back",
-			"3 succeeded · 1 in progress · 2 pending · 0 failed · 0 skipped", "*Application*\ncheckout", "*Deployment group*\nproduction",
+			"3 succeeded · 1 in progress · 2 pending · 0 failed · 0 skipped", "*Application*\ncheckout", "*Deployment group*\nproduction", "*Started by*\na user (console, CLI or API), <!date^1795734000^",
 			"<!date^1795734600^{date_short_pretty} {time}|", "Anyone allowed to stop deployments can confirm."}},
 		{"no rollback, second approver", false, true, []string{"*Rollback:* no", "Stop deployment",
 			"<@U0ALICE> cannot confirm their own request"}},
