@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -28,6 +29,7 @@ type config struct {
 	FollowInterval        time.Duration `envconfig:"STOPDEPLOY_FOLLOW_INTERVAL" default:"10s" desc:"how often a stopped deployment is read again"`
 	FollowTimeout         time.Duration `envconfig:"STOPDEPLOY_FOLLOW_TIMEOUT" default:"15m" desc:"how long a stopped deployment is followed"`
 	AuditChannel          string        `envconfig:"STOPDEPLOY_AUDIT_CHANNEL" desc:"channel ID that also receives every audit event"`
+	HTTPAddr              string        `envconfig:"STOPDEPLOY_HTTP_ADDR" desc:"optional address (e.g. :9090) serving GET /healthz and GET /metrics"`
 	LogLevel              string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat             string        `envconfig:"LOG_FORMAT" default:"json" desc:"json (one object per line) or console"`
 }
@@ -137,6 +139,11 @@ func (c *config) validate() error {
 	}
 	if c.FollowInterval > c.FollowTimeout {
 		return &configError{"STOPDEPLOY_FOLLOW_INTERVAL", "is longer than STOPDEPLOY_FOLLOW_TIMEOUT: the deployment would never be read"}
+	}
+	if c.HTTPAddr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
+			return &configError{"STOPDEPLOY_HTTP_ADDR", "must be host:port or :port, such as :9090"}
+		}
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

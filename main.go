@@ -25,6 +25,7 @@ import (
 	"github.com/stopdeploy/stopdeploy/auth"
 	"github.com/stopdeploy/stopdeploy/bot"
 	"github.com/stopdeploy/stopdeploy/deploy"
+	"github.com/stopdeploy/stopdeploy/metrics"
 	"github.com/stopdeploy/stopdeploy/sandbox"
 )
 
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return printHelp(stdout)
 	case "sandbox":
 		return runSandbox(ctx, args[1:], stdout, stderr)
+	case "check":
+		return runCheck(ctx, stdout)
 	}
 	printHelp(stderr)
 	return fmt.Errorf("unknown command %q", args[0])
@@ -61,8 +64,11 @@ func printHelp(w io.Writer) error {
 	fmt.Fprint(w, `stopdeploy: stop AWS CodeDeploy deployments from Slack, after a public confirmation.
 
 Usage:
-  stopdeploy          run the bot (Socket Mode), configured by the environment below
-  stopdeploy help     show this help
+  stopdeploy           run the bot (Socket Mode), configured by the environment below
+  stopdeploy check     check the configuration, the Slack tokens and scopes, the user
+                       groups and the AWS credentials, changing nothing; exits 1 on a failure
+  stopdeploy sandbox   try the bot in a browser against loopback fakes (-addr host:port)
+  stopdeploy help      show this help
 
 AWS settings come from the SDK's default chain: AWS_REGION, credentials, profiles,
 roles, and AWS_ENDPOINT_URL_CODEDEPLOY for a non-default endpoint.
@@ -120,34 +126,64 @@ func runBot(ctx context.Context, stdout io.Writer) error {
 	level, _ := parseLevel(cfg.LogLevel) // validated by loadConfig
 	logger := newLogger(stdout, level, cfg.LogFormat, cfg.AppToken.reveal(), cfg.BotToken.reveal())
 
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(
-		// Keep a connection for every call that may be in flight: a burst
-		// during an incident would otherwise dial and drop connections.
-		func(t *http.Transport) { t.MaxIdleConnsPerHost = deploy.DefaultMaxInFlight })))
+	awsCfg, err := loadAWSConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("loading the AWS configuration: %w", err)
+		return err
 	}
 	if awsCfg.Region == "" {
 		return &configError{"AWS_REGION", "is not set (nor a region in the shared AWS config): the bot cannot know where your deployments are"}
 	}
 
-	b := newBot(cfg, awsCfg, logger)
+	var obs bot.Observer
+	var serveMetrics func(context.Context) error
+	if cfg.HTTPAddr != "" {
+		m := metrics.New()
+		srv, err := metrics.Listen(cfg.HTTPAddr, m.Handler())
+		if err != nil {
+			return &configError{"STOPDEPLOY_HTTP_ADDR", "cannot be listened on: " + err.Error()}
+		}
+		logger.Info().Str("addr", srv.Addr()).Msg("serving health and metrics")
+		obs, serveMetrics = m, srv.Serve
+	}
+
+	b := newBot(cfg, awsCfg, logger, obs)
 	logger.Info().
 		Str("region", awsCfg.Region).
 		Strs("allowed_channels", cfg.AllowedChannels).
 		Bool("second_approver", cfg.RequireSecondApprover).
 		Msg("starting")
+	metricsDone := make(chan error, 1)
+	if serveMetrics != nil {
+		go func() { metricsDone <- serveMetrics(ctx) }()
+	} else {
+		metricsDone <- nil
+	}
 	if err := b.Run(ctx); err != nil {
 		return fmt.Errorf("bot.Run: %w", err)
+	}
+	if err := <-metricsDone; err != nil {
+		logger.Error().Err(err).Msg("health and metrics server failed")
 	}
 	logger.Info().Msg("stopped")
 	return nil
 }
 
-// newBot wires the production dependencies.
-func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger) *bot.Bot {
-	debug := logger.GetLevel() <= zerolog.DebugLevel
-	api := slack.New(cfg.BotToken.reveal(),
+// loadAWSConfig reads the SDK's default chain (environment, shared files,
+// roles, AWS_ENDPOINT_URL_CODEDEPLOY).
+func loadAWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(
+		// Keep a connection for every call that may be in flight: a burst
+		// during an incident would otherwise dial and drop connections.
+		func(t *http.Transport) { t.MaxIdleConnsPerHost = deploy.DefaultMaxInFlight })))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// newSlackAPI is the Web API client of the bot token.
+func newSlackAPI(cfg config, logger zerolog.Logger, opts ...slack.Option) *slack.Client {
+	return slack.New(cfg.BotToken.reveal(), append([]slack.Option{
 		slack.OptionAPIURL(cfg.APIURL),
 		slack.OptionAppLevelToken(cfg.AppToken.reveal()),
 		slack.OptionHTTPClient(slackHTTPClient()),
@@ -155,11 +191,16 @@ func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger) *bot.Bot {
 		// Retry-After, and retry connection errors.
 		slack.OptionRetryConfig(slackRetryConfig()),
 		slack.OptionLog(slackLogger(logger)),
-		slack.OptionDebug(debug),
-	)
+		slack.OptionDebug(logger.GetLevel() <= zerolog.DebugLevel),
+	}, opts...)...)
+}
+
+// newBot wires the production dependencies. obs may be nil.
+func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger, obs bot.Observer) *bot.Bot {
+	api := newSlackAPI(cfg, logger)
 	smc := socketmode.New(api,
 		socketmode.OptionLog(slackLogger(logger)),
-		socketmode.OptionDebug(debug),
+		socketmode.OptionDebug(logger.GetLevel() <= zerolog.DebugLevel),
 	)
 	return bot.New(bot.Config{
 		ConfirmTimeout:        cfg.ConfirmTimeout,
@@ -175,10 +216,13 @@ func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger) *bot.Bot {
 			Groups:   cfg.AllowedGroups,
 			Channels: cfg.AllowedChannels,
 		}, api),
-		Deploy: deploy.NewClient(codedeploy.NewFromConfig(awsCfg), deploy.DefaultMaxInFlight),
-		Log:    logger,
+		Deploy:   deploy.NewClient(codedeploy.NewFromConfig(awsCfg), deploy.DefaultMaxInFlight),
+		Log:      logger,
+		Observer: obs,
 	})
 }
+
+var _ bot.Observer = (*metrics.Metrics)(nil)
 
 // slackHTTPClient reuses connections across a burst of requests (the
 // default transport keeps two idle connections per host).

@@ -33,9 +33,6 @@ func (b *Bot) audit(ctx context.Context, log zerolog.Logger, ev auditEvent) {
 		Str("message_ts", ev.MessageTS).
 		Str("detail", ev.Detail).
 		Msg("audit " + ev.Event)
-	if b.observe != nil {
-		b.observe(ev.Event, ev.Outcome)
-	}
 	if b.cfg.AuditChannel == "" {
 		return
 	}

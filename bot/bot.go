@@ -68,28 +68,27 @@ var (
 
 // Deps are the bot's collaborators.
 type Deps struct {
-	Socket *socketmode.Client
-	Slack  slackAPI
-	Auth   authorizer
-	Deploy stopper
-	Log    zerolog.Logger
-	Now    func() time.Time // default time.Now
-	// Observe, when set, is told every audit event and its outcome (for metrics).
-	Observe func(event, outcome string)
+	Socket   *socketmode.Client
+	Slack    slackAPI
+	Auth     authorizer
+	Deploy   stopper
+	Log      zerolog.Logger
+	Now      func() time.Time // default time.Now
+	Observer Observer         // optional, for metrics
 }
 
 // Bot is one bot process's view of the app. Everything a request needs
 // travels in Slack messages, so several Bots may share one app.
 type Bot struct {
-	cfg     Config
-	socket  socket
-	events  <-chan socketmode.Event
-	slack   slackAPI
-	auth    authorizer
-	deploy  stopper
-	log     zerolog.Logger
-	now     func() time.Time
-	observe func(event, outcome string)
+	cfg    Config
+	socket socket
+	events <-chan socketmode.Event
+	slack  slackAPI
+	auth   authorizer
+	deploy stopper
+	log    zerolog.Logger
+	now    func() time.Time
+	obs    Observer
 
 	claims     claims
 	work       sync.WaitGroup // handlers of acknowledged envelopes
@@ -105,14 +104,18 @@ func New(cfg Config, deps Deps) *Bot {
 	if cfg.AWSCallTimeout <= 0 {
 		cfg.AWSCallTimeout = 30 * time.Second
 	}
+	obs := deps.Observer
+	if obs == nil {
+		obs = noObserver{}
+	}
 	b := &Bot{
-		cfg:     cfg,
-		slack:   deps.Slack,
-		auth:    deps.Auth,
-		deploy:  deps.Deploy,
-		log:     deps.Log,
-		now:     deps.Now,
-		observe: deps.Observe,
+		cfg:    cfg,
+		slack:  observedSlack{deps.Slack, obs},
+		auth:   deps.Auth,
+		deploy: observedStopper{deps.Deploy, obs},
+		log:    deps.Log,
+		now:    deps.Now,
+		obs:    obs,
 	}
 	if deps.Socket != nil {
 		b.socket, b.events = deps.Socket, deps.Socket.Events
@@ -249,10 +252,13 @@ func (b *Bot) dispatch(runCtx context.Context, evt socketmode.Event) job {
 				return job{}
 			}
 			b.log.Debug().Err(e.ErrorObj).Msg("socket read failed; reconnecting")
+			b.obs.Connection(false)
 		}
 	case socketmode.EventTypeConnecting:
+		b.obs.Connection(false)
 		b.log.Debug().Msg("connecting to Slack")
 	case socketmode.EventTypeConnectionError:
+		b.obs.Connection(false)
 		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
 			b.log.Warn().Err(e.ErrorObj).Int("attempt", e.Attempt).Dur("backoff", e.Backoff).Msg("could not connect to Slack; retrying")
 		}
@@ -264,7 +270,9 @@ func (b *Bot) dispatch(runCtx context.Context, evt socketmode.Event) job {
 			n = evt.Request.NumConnections
 		}
 		b.log.Info().Int("num_connections", n).Msg("connected to Slack")
+		b.obs.Connection(true)
 	case socketmode.EventTypeInvalidAuth:
+		b.obs.Connection(false)
 		b.log.Error().Msg("Slack refused the app token (invalid_auth)")
 	case socketmode.EventTypeErrorWriteFailed:
 		b.log.Warn().Msg("could not write to the socket; an acknowledgement may be lost")
@@ -282,9 +290,12 @@ func (b *Bot) ack(req *socketmode.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	start := time.Now()
 	if err := b.socket.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
 		b.log.Error().Err(err).Str("envelope_id", req.EnvelopeID).Msg("could not acknowledge envelope")
+		return
 	}
+	b.obs.Acked(time.Since(start))
 }
 
 // start runs each job in its own goroutine, counted for shutdown and

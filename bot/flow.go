@@ -19,6 +19,8 @@ import (
 func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 	log := b.log.With().Str("user", cmd.UserID).Str("channel", cmd.ChannelID).Logger()
 	to := recipient{channel: cmd.ChannelID, user: cmd.UserID, responseURL: cmd.ResponseURL}
+	outcome := "usage"
+	defer func() { b.obs.Command(outcome) }()
 
 	req, err := commands.Parse(cmd.Text)
 	if err != nil {
@@ -35,6 +37,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 	ev := auditEvent{Event: "requested", User: cmd.UserID, Channel: cmd.ChannelID, Deployment: req.DeploymentID}
 
 	if !b.authorized(ctx, log, to, ev, "command") {
+		outcome = "refused"
 		return
 	}
 
@@ -52,6 +55,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		b.tell(ctx, log, to, explain)
 		ev.Detail = explain
 		b.audit(ctx, log, ev)
+		outcome = ev.Outcome
 		return
 	}
 	if d.Final() {
@@ -60,6 +64,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		b.tell(ctx, log, to, reply)
 		ev.Outcome, ev.Detail = "already_completed", "status "+d.Status
 		b.audit(ctx, log, ev)
+		outcome = ev.Outcome
 		return
 	}
 
@@ -87,9 +92,11 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		}
 		ev.Detail = reply
 		b.audit(ctx, log, ev)
+		outcome = ev.Outcome
 		return
 	}
 	ev.Outcome, ev.MessageTS = "confirmation_posted", ts
+	outcome = ev.Outcome
 	ev.Detail = fmt.Sprintf("asked for confirmation (%s / %s, %s, rollback %t)", d.Application, d.Group, d.Status, req.Rollback)
 	b.audit(ctx, log, ev)
 }
@@ -164,6 +171,7 @@ func (b *Bot) handleStop(runCtx, ctx context.Context, c click) {
 		b.tell(ctx, c.log, c.to, reply)
 		b.audit(ctx, c.log, auditEvent{Event: "refused", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
 			MessageTS: c.ts, Outcome: "second_approver_required", Detail: "stop click by the requester"})
+		b.obs.Refused("second_approver_required")
 		return
 	}
 	if !b.claimed(c) {
@@ -190,12 +198,14 @@ func (b *Bot) handleStop(runCtx, ctx context.Context, c click) {
 			explain, kind = de.Explain(), de.Kind.String()
 		}
 		c.log.Warn().Err(err).Msg("StopDeployment failed")
+		b.obs.Stop("error")
 		b.postThread(ctx, c, fmt.Sprintf(":x: %s confirmed, but the stop failed. %s", mention(c.user), explain))
 		b.update(ctx, c, withOutcome(blocks, blockFinal, ":x: The stop failed: see the thread."))
 		b.audit(ctx, c.log, auditEvent{Event: "stop_error", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
 			MessageTS: c.ts, Outcome: kind, Detail: explain})
 		return
 	}
+	b.obs.Stop(res.Status)
 	b.postThread(ctx, c, stopResultText(c.conf, c.user, res))
 	b.audit(ctx, c.log, auditEvent{Event: "stop_result", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
 		MessageTS: c.ts, Outcome: res.Status, Detail: res.Message})
@@ -259,6 +269,7 @@ func (b *Bot) authorized(ctx context.Context, log zerolog.Logger, to recipient, 
 	b.tell(ctx, log, to, decision.Reason)
 	ev.Event, ev.Outcome, ev.Detail = "refused", firstNonEmpty(decision.Code, "auth_error"), what
 	b.audit(ctx, log, ev)
+	b.obs.Refused(ev.Outcome)
 	return false
 }
 

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/stopdeploy/stopdeploy/deploy"
+)
+
+// requiredScopes are the bot scopes of the Web API methods the bot calls,
+// as in slack-app-manifest.yaml (a test keeps the two equal).
+var requiredScopes = []struct {
+	scope, why string
+	needed     func(config) bool
+}{
+	{"commands", "the /stopdeploy slash command", always},
+	{"chat:write", "chat.postMessage, chat.update and chat.postEphemeral", always},
+	{"usergroups:read", "usergroups.users.list for STOPDEPLOY_ALLOWED_GROUPS", func(c config) bool { return len(c.AllowedGroups) > 0 }},
+}
+
+func always(config) bool { return true }
+
+// probeDeploymentID is well formed but cannot name a real deployment:
+// CodeDeploy's answer proves credentials and permission with no side effect.
+const probeDeploymentID = "d-0CHECK000"
+
+var errChecksFailed = errors.New("some checks failed")
+
+// checkResult is one line of `stopdeploy check`.
+type checkResult struct {
+	name   string
+	ok     bool
+	detail string
+	fix    string
+}
+
+// runCheck validates the configuration and proves, without changing
+// anything, that Slack and AWS accept the bot. It prints one line per check
+// and fails if any check does.
+func runCheck(ctx context.Context, stdout io.Writer) error {
+	out := tabwriter.NewWriter(newRedactor(stdout), 0, 4, 2, ' ', 0)
+	failed := false
+	report := func(r checkResult) {
+		status := "OK"
+		if !r.ok {
+			status, failed = "FAIL", true
+		}
+		line := r.detail
+		if !r.ok && r.fix != "" {
+			line += ". Fix: " + r.fix
+		}
+		fmt.Fprintf(out, "%s\t%s\t%s\n", status, r.name, line)
+	}
+	defer out.Flush()
+
+	cfg, err := loadConfig()
+	if err != nil {
+		report(checkResult{name: "configuration", detail: err.Error(), fix: "see `stopdeploy help` for every variable"})
+		return errChecksFailed
+	}
+	report(checkResult{name: "configuration", ok: true, detail: "environment is valid"})
+
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, r := range checkSlack(ctx, cfg) {
+		report(r)
+	}
+	report(checkAWS(ctx))
+
+	if failed {
+		return errChecksFailed
+	}
+	return nil
+}
+
+func checkSlack(ctx context.Context, cfg config) []checkResult {
+	var (
+		mu     sync.Mutex
+		scopes string
+	)
+	api := newSlackAPI(cfg, zerolog.Nop(), slack.OptionOnResponseHeaders(func(path string, h http.Header) {
+		if path == "auth.test" {
+			mu.Lock()
+			scopes = h.Get("X-OAuth-Scopes")
+			mu.Unlock()
+		}
+	}))
+
+	var results []checkResult
+	resp, err := api.AuthTestContext(ctx)
+	if err != nil {
+		return append(results, checkResult{name: "slack bot token", detail: "auth.test failed: " + err.Error(),
+			fix: "copy the Bot User OAuth Token (xoxb-…) from OAuth & Permissions into SLACK_BOT_TOKEN, and check SLACK_API_URL"})
+	}
+	results = append(results, checkResult{name: "slack bot token", ok: true,
+		detail: fmt.Sprintf("bot %s (%s) in team %s", resp.User, resp.UserID, resp.Team)})
+
+	mu.Lock()
+	granted := strings.Split(strings.ReplaceAll(scopes, " ", ""), ",")
+	mu.Unlock()
+	var missing []string
+	for _, s := range requiredScopes {
+		if s.needed(cfg) && !slices.Contains(granted, s.scope) {
+			missing = append(missing, s.scope+" ("+s.why+")")
+		}
+	}
+	if len(missing) > 0 {
+		results = append(results, checkResult{name: "slack bot scopes", detail: "missing " + strings.Join(missing, ", "),
+			fix: "add them under OAuth & Permissions (or create the app from slack-app-manifest.yaml), then reinstall the app"})
+	} else {
+		results = append(results, checkResult{name: "slack bot scopes", ok: true, detail: "granted: " + strings.Join(granted, ",")})
+	}
+
+	app := slack.New(cfg.AppToken.reveal(), slack.OptionAPIURL(cfg.APIURL), slack.OptionHTTPClient(slackHTTPClient()))
+	if appResp, err := app.AuthTestContext(ctx); err != nil {
+		results = append(results, checkResult{name: "slack app token", detail: "auth.test failed: " + err.Error(),
+			fix: "create an app-level token with connections:write under Basic Information → App-Level Tokens and put it in SLACK_APP_TOKEN"})
+	} else {
+		results = append(results, checkResult{name: "slack app token", ok: true, detail: "accepted" + when(appResp.TeamID != "", " for team "+appResp.TeamID)})
+	}
+
+	for _, group := range cfg.AllowedGroups {
+		members, err := api.GetUserGroupMembersContext(ctx, group)
+		name := "user group " + group
+		if err != nil {
+			results = append(results, checkResult{name: name, detail: "usergroups.users.list failed: " + err.Error(),
+				fix: "check the ID in STOPDEPLOY_ALLOWED_GROUPS (Slack → People → User groups → the group's ID, S…) and the usergroups:read scope"})
+			continue
+		}
+		results = append(results, checkResult{name: name, ok: true, detail: fmt.Sprintf("%d members", len(members))})
+	}
+	return results
+}
+
+func checkAWS(ctx context.Context) checkResult {
+	const name = "aws codedeploy"
+	awsCfg, err := loadAWSConfig(ctx)
+	if err != nil {
+		return checkResult{name: name, detail: err.Error(), fix: "set AWS_REGION and credentials (environment, profile or role)"}
+	}
+	if awsCfg.Region == "" {
+		return checkResult{name: name, detail: "no AWS region", fix: "set AWS_REGION"}
+	}
+	client := deploy.NewClient(codedeploy.NewFromConfig(awsCfg), 1)
+	_, err = client.Get(ctx, probeDeploymentID)
+	var de *deploy.Error
+	switch {
+	case err == nil:
+		return checkResult{name: name, ok: true, detail: "credentials work and codedeploy:GetDeployment is allowed in " + awsCfg.Region}
+	case errors.As(err, &de) && de.Kind == deploy.KindNotFound:
+		return checkResult{name: name, ok: true, detail: fmt.Sprintf("credentials work and codedeploy:GetDeployment is allowed in %s (probe %s does not exist, as expected)", awsCfg.Region, probeDeploymentID)}
+	case errors.As(err, &de) && de.Kind == deploy.KindAccessDenied:
+		return checkResult{name: name, detail: "AWS refused GetDeployment (" + de.Code + ")",
+			fix: "attach iam-policy.json (codedeploy:GetDeployment and codedeploy:StopDeployment) to the bot's role or user"}
+	}
+	return checkResult{name: name, detail: "GetDeployment failed: " + err.Error(),
+		fix: "check AWS_REGION, the credentials, and network access to CodeDeploy (AWS_ENDPOINT_URL_CODEDEPLOY if set)"}
+}
+
+func when(cond bool, s string) string {
+	if cond {
+		return s
+	}
+	return ""
+}
