@@ -319,9 +319,10 @@ func (b *Bot) start(ctx context.Context, jobs []job) {
 // 30–100 ms for 200 commands on 2 cores, against 3 ms without). So work is
 // held while envelopes keep coming, and starts once the socket has been
 // quiet for burstQuiet, or burstMaxWait after the oldest held envelope.
-// Nobody notices a few milliseconds; Slack does notice a late ack.
+// Nobody notices a few milliseconds; Slack does notice a late ack. (With a
+// 2 ms quiet period, a sender's hiccup mid-burst started the work early.)
 const (
-	burstQuiet   = 2 * time.Millisecond
+	burstQuiet   = 5 * time.Millisecond
 	burstMaxWait = 50 * time.Millisecond
 )
 

@@ -272,6 +272,7 @@ type Server struct {
 	deps    map[string]*entry
 	calls   []Call
 	delay   time.Duration
+	delayed int           // requests waiting out their answer delay
 	changed chan struct{} // closed and replaced on every change
 	subs    map[int]chan struct{}
 	nextSub int
@@ -540,6 +541,28 @@ func (s *Server) WaitCalls(ctx context.Context, match func(Call) bool, n int) ([
 	}
 }
 
+// WaitDelayed blocks until at least n requests are waiting out their answer
+// delay (SetDelay, GetDelay, StopDelay): calls the client has made and is
+// still waiting for.
+func (s *Server) WaitDelayed(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		got, ch, closed := s.delayed, s.changed, s.closed
+		s.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		if closed {
+			return fmt.Errorf("fakecodedeploy: waiting for %d delayed requests, saw %d: server closed", n, got)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("fakecodedeploy: waiting for %d delayed requests, saw %d: %w", n, got, ctx.Err())
+		}
+	}
+}
+
 // Subscribe returns a channel that receives (without blocking the fake, so
 // signals coalesce) after every state change: a call, Put, Update or a
 // transition. cancel unsubscribes and closes the channel; Close closes it too.
@@ -797,6 +820,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	hook := s.testHookDelay
+	if delay > 0 {
+		s.delayed++
+		s.notifyLocked()
+		defer func() {
+			s.mu.Lock()
+			s.delayed--
+			s.mu.Unlock()
+		}()
+	}
 	s.mu.Unlock()
 	if delay > 0 {
 		if hook != nil {

@@ -875,3 +875,29 @@ func TestConcurrentClients(t *testing.T) {
 		t.Errorf("calls = %d, want %d", n, 32*5)
 	}
 }
+
+func TestWaitDelayed(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Put(Deployment{ID: "d-DELAY0001", Application: "a", Group: "g", GetDelay: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL(), strings.NewReader(`{"deploymentId":"d-DELAY0001"}`))
+			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			req.Header.Set("X-Amz-Target", "CodeDeploy_20141006.GetDeployment")
+			req.Header.Set("X-Amz-Date", "20261126T000000Z")
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/codedeploy/aws4_request, SignedHeaders=host, Signature=0")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	if err := s.WaitDelayed(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+}
