@@ -244,3 +244,43 @@ func waitConnections(t testing.TB, w *world, n int) {
 		t.Fatal(err)
 	}
 }
+
+// TestE2E_LogFormatAndLevel: LOG_FORMAT=console writes text for people,
+// LOG_LEVEL=warn keeps info lines out; both keep tokens out.
+func TestE2E_LogFormatAndLevel(t *testing.T) {
+	w := newWorld(t)
+	console := w.spawn("console", map[string]string{"LOG_FORMAT": "console", "LOG_LEVEL": "info"})
+	waitConnections(t, w, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := console.out.until(ctx, func() bool { return strings.Contains(console.out.text(), "connected to Slack") }); err != nil {
+		t.Fatalf("console output never said it connected: %v\n%s", err, console.out.text())
+	}
+	for line := range strings.Lines(console.out.text()) {
+		if strings.HasPrefix(line, "{") || !strings.Contains(line, "INF") {
+			t.Errorf("console line %q is not a human-readable info line", line)
+		}
+	}
+	if code, _ := console.signal(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+
+	quiet := w.spawn("quiet", map[string]string{"LOG_LEVEL": "warn"})
+	if err := w.slack.WaitUntil(ctx, "the quiet bot's connection", func() bool {
+		return w.slack.ConnectionsOpened() == 2 && w.slack.LiveConnections() == 1
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitConnections(t, w, 1)
+	w.command(mallory, deploys, running) // an info-level audit line
+	w.ephemeral(mallory, deploys, "not allowed")
+	if err := w.slack.SendRaw(ctx, []byte(`{not json`), fakeslack.AnyConnection); err != nil {
+		t.Fatal(err)
+	}
+	quiet.waitLog("a warning", func(l logLine) bool { return l.msg() == "skipped malformed envelope" })
+	for _, l := range quiet.out.parsed() {
+		if l.str("level") != "warn" && l.str("level") != "error" {
+			t.Errorf("LOG_LEVEL=warn printed a %s line: %v", l.str("level"), l)
+		}
+	}
+}
