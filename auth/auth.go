@@ -148,30 +148,28 @@ func (c *Checker) inGroup(ctx context.Context, group, userID string) (bool, erro
 // none, it has expired, or the last lookup failed.
 func (c *Checker) entry(ctx context.Context, group string) *groupEntry {
 	c.mu.Lock()
-	e, ok := c.cache[group]
-	if ok {
+	defer c.mu.Unlock()
+	if e, ok := c.cache[group]; ok {
 		select {
 		case <-e.ready:
 			if e.err == nil && c.now().Sub(e.fetched) < c.ttl {
-				c.mu.Unlock()
 				return e
 			}
 		default:
-			c.mu.Unlock()
 			return e // a lookup is under way: share it
 		}
 	}
-	e = &groupEntry{ready: make(chan struct{})}
+	e := &groupEntry{ready: make(chan struct{})}
 	c.cache[group] = e
-	c.mu.Unlock()
-
-	// The lookup outlives a caller that gives up, so that others waiting on
-	// it still get an answer.
-	lookupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	members, err := c.lookup(lookupCtx, group)
-	e.members, e.err, e.fetched = set(members), err, c.now()
-	close(e.ready)
+	// The lookup runs on its own, so that every caller, the first included,
+	// can give up when its context ends while the others still get an answer.
+	go func() {
+		lookupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		members, err := c.lookup(lookupCtx, group)
+		e.members, e.err, e.fetched = set(members), err, c.now()
+		close(e.ready)
+	}()
 	return e
 }
 

@@ -3,9 +3,9 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -79,61 +79,64 @@ func TestCheck_NotAllowed(t *testing.T) {
 }
 
 func TestCheck_GroupListIsCachedAndShared(t *testing.T) {
-	var calls atomic.Int32
-	started, release := make(chan struct{}, 1), make(chan struct{})
-	slow := membersFunc(func(ctx context.Context, group string) ([]string, error) {
-		calls.Add(1)
-		select {
-		case started <- struct{}{}:
-		default:
-		}
-		<-release
-		return []string{"U0BOB"}, nil
-	})
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	var clock sync.Mutex
-	c := auth.NewChecker(auth.Policy{Groups: []string{"S0ONCALL"}}, slow,
-		auth.WithGroupTTL(time.Minute),
-		auth.WithClock(func() time.Time { clock.Lock(); defer clock.Unlock(); return now }))
-
-	var wg sync.WaitGroup
-	results := make(chan auth.Decision, 20)
-	for range 20 {
-		wg.Go(func() {
-			d, err := c.Check(context.Background(), "U0BOB", "C0ANY")
-			if err != nil {
-				t.Error(err)
-			}
-			results <- d
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		release := make(chan struct{})
+		slow := membersFunc(func(ctx context.Context, group string) ([]string, error) {
+			calls.Add(1)
+			<-release
+			return []string{"U0BOB"}, nil
 		})
-	}
-	// Let the first lookup finish only when it is certainly under way.
-	select {
-	case <-started:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no lookup started")
-	}
-	close(release)
-	wg.Wait()
-	close(results)
-	for d := range results {
-		if !d.Allowed {
-			t.Errorf("Check = %+v, want allowed", d)
-		}
-	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("usergroups.users.list called %d times for 20 concurrent checks, want 1", n)
-	}
+		c := auth.NewChecker(auth.Policy{Groups: []string{"S0ONCALL"}}, slow, auth.WithGroupTTL(time.Minute))
 
-	clock.Lock()
-	now = now.Add(2 * time.Minute)
-	clock.Unlock()
-	if _, err := c.Check(context.Background(), "U0BOB", "C0ANY"); err != nil {
-		t.Fatal(err)
-	}
-	if n := calls.Load(); n != 2 {
-		t.Errorf("after the TTL, lookups = %d, want 2 (a fresh list)", n)
-	}
+		results := make(chan auth.Decision, 20)
+		for range 20 {
+			go func() {
+				d, err := c.Check(context.Background(), "U0BOB", "C0ANY")
+				if err != nil {
+					t.Error(err)
+				}
+				results <- d
+			}()
+		}
+		synctest.Wait() // every check is now waiting on the one lookup
+		if n := calls.Load(); n != 1 {
+			t.Errorf("usergroups.users.list called %d times for 20 concurrent checks, want 1", n)
+		}
+		close(release)
+		for range 20 {
+			if d := <-results; !d.Allowed {
+				t.Errorf("Check = %+v, want allowed", d)
+			}
+		}
+
+		time.Sleep(30 * time.Second) // fake time: within the TTL
+		if _, err := c.Check(context.Background(), "U0BOB", "C0ANY"); err != nil || calls.Load() != 1 {
+			t.Errorf("within the TTL: lookups = %d, err %v; want the cached list", calls.Load(), err)
+		}
+		time.Sleep(time.Minute) // fake time: past the TTL
+		if _, err := c.Check(context.Background(), "U0BOB", "C0ANY"); err != nil || calls.Load() != 2 {
+			t.Errorf("after the TTL: lookups = %d, err %v; want a fresh list", calls.Load(), err)
+		}
+	})
+}
+
+func TestCheck_CallerCanGiveUpOnASlowLookup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release)
+		stuck := membersFunc(func(ctx context.Context, group string) ([]string, error) {
+			<-release
+			return nil, nil
+		})
+		c := auth.NewChecker(auth.Policy{Groups: []string{"S0ONCALL"}}, stuck)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		d, err := c.Check(ctx, "U0BOB", "C0ANY")
+		if d.Allowed || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Check = %+v, %v; want a refusal when the caller's context ends", d, err)
+		}
+	})
 }
 
 func TestCheck_FailedLookupIsRetried(t *testing.T) {
