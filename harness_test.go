@@ -55,7 +55,11 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if builtBot != "" {
+		os.RemoveAll(filepath.Dir(builtBot))
+	}
+	os.Exit(code)
 }
 
 func reportStatsOnSignal() {
@@ -104,6 +108,7 @@ const (
 	deploys = "C0DEPLOYS" // the bot is a member
 	random  = "C0RANDOM"  // the bot is a member
 	noBot   = "C0NOBOT"   // the bot is not a member
+	private = "G0PRIVATE" // private, and the bot is not a member
 	audit   = "C0AUDIT"   // the bot is a member
 
 	running = "d-LGUMS25CC" // in progress on checkout / production
@@ -169,6 +174,7 @@ func newWorld(t testing.TB, slackOpts ...func(*fakeslack.Options)) *world {
 	sl.AddChannel(fakeslack.Channel{ID: deploys, Name: "deploys", Members: everyone, BotIsMember: true})
 	sl.AddChannel(fakeslack.Channel{ID: random, Name: "random", Members: everyone, BotIsMember: true})
 	sl.AddChannel(fakeslack.Channel{ID: noBot, Name: "no-bot", Members: everyone})
+	sl.AddChannel(fakeslack.Channel{ID: private, Name: "private", Members: everyone, Private: true})
 	sl.AddChannel(fakeslack.Channel{ID: audit, Name: "audit", Members: []string{alice}, BotIsMember: true})
 	sl.AddUserGroup("S0ONCALL", bob)
 
@@ -286,7 +292,8 @@ func (p *proc) checkOutput() {
 	p.t.Helper()
 	for _, stream := range []*lines{p.out, p.errOut} {
 		text := stream.text()
-		for _, secret := range []string{appToken, botToken, "e2eapptokensecret", "e2ebottokensecret"} {
+		// The fake's response_urls are shaped like Slack's: /commands/T0FAKE/… and /actions/T0FAKE/….
+		for _, secret := range []string{appToken, botToken, "e2eapptokensecret", "e2ebottokensecret", "/commands/T0FAKE/", "/actions/T0FAKE/"} {
 			if strings.Contains(text, secret) {
 				p.t.Errorf("%s printed a token (%q)", p.name, secret)
 			}

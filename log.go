@@ -34,12 +34,15 @@ func (d debugWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tokenPattern matches Slack tokens of every kind (bot, user, app-level,
-// refresh, config). The redactor is the last line of defence: code never
-// logs tokens on purpose.
-var tokenPattern = regexp.MustCompile(`\b(xox[abposre]|xapp)-[A-Za-z0-9.-]+`)
+// secretPattern matches Slack tokens of every kind (bot, user, app-level,
+// refresh, config) and response_urls (hooks.slack.com/commands/T…/n/secret
+// and /actions/…: anyone holding one may post for 30 minutes; slack-go's
+// debug log prints them when a retry follows a connection error). The
+// redactor is the last line of defence: code never logs either on purpose.
+var secretPattern = regexp.MustCompile(`\b(xox[abposre]|xapp)-[A-Za-z0-9.-]+|https?://[^\s"'<>\\]+/(commands|actions)/T[A-Z0-9]+/[0-9]+/[A-Za-z0-9]+`)
 
-// redactor replaces tokens, and the exact configured secrets, in every write.
+// redactor replaces tokens, response_urls and the exact configured secrets
+// in every write.
 // zerolog writes each event in one call, so a token is never split.
 type redactor struct {
 	mu      sync.Mutex
@@ -60,7 +63,7 @@ func newRedactor(w io.Writer, secrets ...string) *redactor {
 var redacted = []byte("[redacted]")
 
 func (r *redactor) Write(p []byte) (int, error) {
-	clean := tokenPattern.ReplaceAll(p, redacted)
+	clean := secretPattern.ReplaceAll(p, redacted)
 	for _, s := range r.secrets {
 		clean = bytes.ReplaceAll(clean, s, redacted)
 	}

@@ -136,8 +136,8 @@ func startSandboxChild(t *testing.T) *sandboxChild {
 			<-exited
 		}
 		for _, text := range []string{sb.out.String(), sb.err.String()} {
-			if tokenPattern.MatchString(text) {
-				t.Errorf("the sandbox printed a Slack token")
+			if secretPattern.MatchString(text) {
+				t.Errorf("the sandbox printed a Slack token or response_url")
 			}
 			if strings.Contains(text, "WARNING: DATA RACE") {
 				t.Errorf("the sandbox reported a data race")

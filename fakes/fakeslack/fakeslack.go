@@ -180,13 +180,14 @@ type Server struct {
 	failures map[string][]*pendingFailure
 	latency  map[string]time.Duration
 
-	tickets   map[string]time.Time
-	opened    int
-	conns     []*wsConn
-	rr        int
-	envelopes map[string]*envelope
-	acks      []Ack
-	responses map[string]*responseURL
+	tickets     map[string]time.Time
+	opened      int
+	conns       []*wsConn
+	rr          int
+	envelopes   map[string]*envelope
+	acks        []Ack
+	responses   map[string]*responseURL
+	responseSeq int // numbers the response URLs handed out
 }
 
 // New starts a fake Slack listening on 127.0.0.1 on a free port.
@@ -240,7 +241,8 @@ func New(opts Options) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.handleAPI)
 	mux.HandleFunc("/link/", s.handleSocket)
-	mux.HandleFunc("/response/{id}", s.handleResponseURL)
+	mux.HandleFunc("/commands/{team}/{n}/{id}", s.handleResponseURL)
+	mux.HandleFunc("/actions/{team}/{n}/{id}", s.handleResponseURL)
 	s.srv = &http.Server{Handler: s.track(mux), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() {
 		// Serve returns http.ErrServerClosed after Close; nothing else to report.

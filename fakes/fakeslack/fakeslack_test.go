@@ -181,7 +181,7 @@ func TestSlashCommandAndClickThroughSocketMode(t *testing.T) {
 	if cmd != want {
 		t.Errorf("slash command\n got %+v\nwant %+v", cmd, want)
 	}
-	if !strings.HasPrefix(cmd.ResponseURL, s.URL()+"/response/") || cmd.TriggerID == "" {
+	if !strings.HasPrefix(cmd.ResponseURL, s.URL()+"/commands/T0FAKE/") || cmd.TriggerID == "" {
 		t.Errorf("response_url %q, trigger_id %q", cmd.ResponseURL, cmd.TriggerID)
 	}
 	if evt.Request.EnvelopeID != envID || !evt.Request.AcceptsResponsePayload {
@@ -246,7 +246,7 @@ func TestSlashCommandAndClickThroughSocketMode(t *testing.T) {
 		if cb.User.ID != bob || cb.User.Name != "bob" || cb.Channel.ID != deploys || cb.Container.MessageTs != ts ||
 			cb.Container.ChannelID != deploys || cb.Container.IsEphemeral || cb.Message.Timestamp != ts ||
 			cb.Message.BotID != DefaultBotID || len(cb.Message.Blocks.BlockSet) != 2 || cb.Team.ID != DefaultTeamID ||
-			!strings.HasPrefix(cb.ResponseURL, s.URL()+"/response/") || cb.TriggerID == "" || cb.APIAppID != DefaultAppID {
+			!strings.HasPrefix(cb.ResponseURL, s.URL()+"/actions/T0FAKE/") || cb.TriggerID == "" || cb.APIAppID != DefaultAppID {
 			t.Errorf("%s: callback %+v", tc.name, cb)
 		}
 		if evt.Request.AcceptsResponsePayload {
@@ -976,7 +976,7 @@ func TestResponseURL(t *testing.T) {
 	}
 
 	// Unknown URLs, invalid blocks, scripted failures.
-	if err := respond(s.URL()+"/response/nope", "", "x"); !errors.As(err, &sc) || sc.Code != http.StatusNotFound {
+	if err := respond(s.URL()+"/commands/T0FAKE/1/nope", "", "x"); !errors.As(err, &sc) || sc.Code != http.StatusNotFound {
 		t.Errorf("unknown URL: %#v", err)
 	}
 	u = slash(deploys)

@@ -24,10 +24,18 @@ type responseURL struct {
 	uses     int
 }
 
+// newResponseURLLocked hands out a URL shaped like Slack's
+// (https://hooks.slack.com/commands/T…/<n>/<secret>, /actions/ for
+// interactions), so that redaction of real ones can be tested on it.
 func (s *Server) newResponseURLLocked(user, channel, original string) (id, u string) {
 	id = randomHex(16)
 	s.responses[id] = &responseURL{user: user, channel: channel, original: original, created: time.Now()}
-	return id, s.url + "/response/" + id
+	kind := "commands"
+	if original != "" {
+		kind = "actions"
+	}
+	s.responseSeq++
+	return id, fmt.Sprintf("%s/%s/%s/%d/%s", s.url, kind, s.opts.TeamID, s.responseSeq, id)
 }
 
 // dropResponseURL forgets a URL whose payload could not be delivered.
@@ -37,7 +45,7 @@ func (s *Server) dropResponseURL(id string) {
 	delete(s.responses, id)
 }
 
-// handleResponseURL serves POST /response/<id> with a JSON message body (slack-go's Msg or
+// handleResponseURL serves POST /commands/<team>/<n>/<id> and /actions/… with a JSON message body (slack-go's Msg or
 // WebhookMessage): text, blocks, thread_ts, response_type (ephemeral by default, or
 // in_channel), replace_original, delete_original.
 //
