@@ -50,8 +50,9 @@ var (
 	channelIDPattern = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
 )
 
-// configError names the variable at fault. Its text never includes the
-// value: someone may have pasted a token into the wrong variable.
+// configError names the variable at fault. It never repeats a value that
+// failed to parse (someone may have pasted a token into the wrong variable);
+// it does quote a list entry that is not an ID, and output is redacted anyway.
 type configError struct {
 	Key    string
 	Reason string
@@ -136,6 +137,9 @@ func (c *config) validate() error {
 		if d.val <= 0 {
 			return &configError{d.key, "must be a positive duration such as 90s or 10m"}
 		}
+	}
+	if c.ConfirmTimeout < time.Second {
+		return &configError{"STOPDEPLOY_CONFIRM_TIMEOUT", "must be at least 1s (confirmations expire on whole seconds)"}
 	}
 	if c.FollowInterval > c.FollowTimeout {
 		return &configError{"STOPDEPLOY_FOLLOW_INTERVAL", "is longer than STOPDEPLOY_FOLLOW_TIMEOUT: the deployment would never be read"}

@@ -175,6 +175,28 @@ func TestE2E_GracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestE2E_ShutdownDoesNotWaitForSlowSlack: work stuck behind Slack (an
+// audit post told to retry after 20 s) is cancelled at the end of the grace
+// period, and the process still exits within 10 s.
+func TestE2E_ShutdownDoesNotWaitForSlowSlack(t *testing.T) {
+	w := newWorld(t)
+	bot := w.start("bot", map[string]string{"STOPDEPLOY_AUDIT_CHANNEL": audit})
+	w.slack.FailNext("chat.postMessage", fakeslack.Failure{Status: 429, RetryAfter: 20, Times: 5})
+	w.command(mallory, deploys, running)
+	w.ephemeral(mallory, deploys, "not allowed")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := w.slack.WaitUntil(ctx, "the audit post to be rate limited", func() bool {
+		return w.slack.CallCount("chat.postMessage") >= 1
+	}); err != nil {
+		t.Fatal(err)
+	}
+	code, took := bot.signal(syscall.SIGTERM)
+	if code != 0 || took > 10*time.Second {
+		t.Errorf("exit %d after %v, want 0 within 10s", code, took)
+	}
+}
+
 func TestE2E_InterruptWhenIdle(t *testing.T) {
 	w := newWorld(t)
 	bot := w.start("bot", nil)
@@ -201,6 +223,7 @@ func TestE2E_BadConfig(t *testing.T) {
 		{"bad API URL", map[string]string{"SLACK_API_URL": "ftp://slack.example/"}, "SLACK_API_URL: must be an http(s) URL"},
 		{"bad duration", map[string]string{"STOPDEPLOY_CONFIRM_TIMEOUT": "ten minutes"}, "STOPDEPLOY_CONFIRM_TIMEOUT: is not a valid Go duration"},
 		{"negative duration", map[string]string{"STOPDEPLOY_FOLLOW_INTERVAL": "-1s"}, "STOPDEPLOY_FOLLOW_INTERVAL: must be a positive duration"},
+		{"sub-second confirmation", map[string]string{"STOPDEPLOY_CONFIRM_TIMEOUT": "500ms"}, "STOPDEPLOY_CONFIRM_TIMEOUT: must be at least 1s"},
 		{"interval beyond timeout", map[string]string{"STOPDEPLOY_FOLLOW_INTERVAL": "1h"}, "STOPDEPLOY_FOLLOW_INTERVAL: is longer than STOPDEPLOY_FOLLOW_TIMEOUT"},
 		{"bad boolean", map[string]string{"STOPDEPLOY_REQUIRE_SECOND_APPROVER": "yes please"}, "STOPDEPLOY_REQUIRE_SECOND_APPROVER: is not a valid boolean"},
 		{"nobody allowed", map[string]string{"STOPDEPLOY_ALLOWED_USERS": unset, "STOPDEPLOY_ALLOWED_GROUPS": " , "}, "STOPDEPLOY_ALLOWED_USERS: and STOPDEPLOY_ALLOWED_GROUPS are both empty"},

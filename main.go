@@ -56,7 +56,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "check":
 		return runCheck(ctx, stdout)
 	}
-	printHelp(stderr)
+	if err := printHelp(stderr); err != nil {
+		return err
+	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
@@ -152,18 +154,21 @@ func runBot(ctx context.Context, stdout io.Writer) error {
 		Strs("allowed_channels", cfg.AllowedChannels).
 		Bool("second_approver", cfg.RequireSecondApprover).
 		Msg("starting")
-	metricsDone := make(chan error, 1)
-	if serveMetrics != nil {
-		go func() { metricsDone <- serveMetrics(ctx) }()
-	} else {
-		metricsDone <- nil
-	}
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		if serveMetrics == nil {
+			return
+		}
+		// The bot keeps working without its health endpoint; say so at once.
+		if err := serveMetrics(ctx); err != nil {
+			logger.Error().Err(err).Msg("health and metrics server failed")
+		}
+	}()
 	if err := b.Run(ctx); err != nil {
 		return fmt.Errorf("bot.Run: %w", err)
 	}
-	if err := <-metricsDone; err != nil {
-		logger.Error().Err(err).Msg("health and metrics server failed")
-	}
+	<-metricsDone
 	logger.Info().Msg("stopped")
 	return nil
 }

@@ -22,6 +22,9 @@ type auditEvent struct {
 	MessageTS  string // the confirmation, once there is one
 }
 
+// audit records ev. ctx must be the work context (a handler's own), not a
+// short-lived one: the audit channel post outlives the call, until the
+// shutdown grace period ends.
 func (b *Bot) audit(ctx context.Context, log zerolog.Logger, ev auditEvent) {
 	b.log.Info().
 		Bool("audit", true).
@@ -37,13 +40,13 @@ func (b *Bot) audit(ctx context.Context, log zerolog.Logger, ev auditEvent) {
 		return
 	}
 	// The audit channel is a copy for the record: posting it must not delay
-	// the flow, but shutdown waits for it.
+	// the flow, but shutdown waits for it (within the grace period).
 	text := fmt.Sprintf("`%s` %s by %s in <#%s>: *%s*", ev.Deployment, ev.Event, mention(ev.User), ev.Channel, escape(ev.Outcome))
 	if ev.Detail != "" {
 		text += " · " + escape(ev.Detail)
 	}
 	b.auditPosts.Go(func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if _, _, err := b.slack.PostMessageContext(ctx, b.cfg.AuditChannel, slack.MsgOptionText(text, false)); err != nil {
 			log.Error().Err(err).Str("audit_channel", b.cfg.AuditChannel).Msg("could not post to the audit channel")

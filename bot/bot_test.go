@@ -190,7 +190,7 @@ func TestFollow_SaysSoWhenTheBotShutsDown(t *testing.T) {
 	c := click{conf: commands.Confirmation{DeploymentID: "d-LGUMS25CC"}, channel: "C0DEPLOYS", ts: "1795734000.000100", log: b.log}
 	done := make(chan struct{})
 	go func() {
-		b.follow(runCtx, c, nil)
+		b.follow(runCtx, context.Background(), c, nil)
 		close(done)
 	}()
 	<-reading
@@ -247,5 +247,18 @@ func TestBurst_HoldsWorkWhileEnvelopesArrive(t *testing.T) {
 	}
 	if got := q.add(job{what: "y"}, start.Add(time.Hour)); got != burstQuiet {
 		t.Errorf("a new burst waits %v, want %v", got, burstQuiet)
+	}
+}
+
+func TestCeilSecond(t *testing.T) {
+	whole := time.Unix(1795734000, 0)
+	for _, tt := range []struct{ in, want time.Time }{
+		{whole, whole},
+		{whole.Add(time.Nanosecond), whole.Add(time.Second)},
+		{whole.Add(999 * time.Millisecond), whole.Add(time.Second)},
+	} {
+		if got := ceilSecond(tt.in); !got.Equal(tt.want) {
+			t.Errorf("ceilSecond(%v) = %v, want %v", tt.in, got, tt.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
@@ -72,7 +73,8 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		DeploymentID: req.DeploymentID,
 		Rollback:     req.Rollback,
 		RequesterID:  cmd.UserID,
-		ExpiresAt:    b.now().Add(b.cfg.ConfirmTimeout),
+		// The button holds whole seconds: round up, never shortening the timeout.
+		ExpiresAt: ceilSecond(b.now().Add(b.cfg.ConfirmTimeout)),
 	}
 	text, blocks := confirmationMessage(d, conf, b.cfg.RequireSecondApprover)
 	_, ts, err := b.slack.PostMessageContext(ctx, cmd.ChannelID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
@@ -210,7 +212,7 @@ func (b *Bot) handleStop(runCtx, ctx context.Context, c click) {
 	b.audit(ctx, c.log, auditEvent{Event: "stop_result", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
 		MessageTS: c.ts, Outcome: res.Status, Detail: res.Message})
 
-	b.follows.Go(func() { b.follow(runCtx, c, blocks) })
+	b.follows.Go(func() { b.follow(runCtx, ctx, c, blocks) })
 }
 
 // handleCancel is a press of Cancel: the requester may always cancel their
@@ -338,6 +340,13 @@ func withoutURL(err error) error {
 		return fmt.Errorf("%s response_url: %w", ue.Op, ue.Err)
 	}
 	return err
+}
+
+func ceilSecond(t time.Time) time.Time {
+	if down := t.Truncate(time.Second); !down.Equal(t) {
+		return down.Add(time.Second)
+	}
+	return t
 }
 
 func firstNonEmpty(s ...string) string {

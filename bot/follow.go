@@ -14,16 +14,16 @@ import (
 // follow reads a stopped deployment every FollowInterval until it is final
 // or FollowTimeout passes, then reports in the thread and on the
 // confirmation. It ends early when the bot shuts down (runCtx ends), saying
-// so: a follow-up is the one thing that lives only in this process.
-func (b *Bot) follow(runCtx context.Context, c click, blocks []slack.Block) {
+// so: a follow-up is the one thing that lives only in this process. Reports
+// run on workCtx, which outlives runCtx by the shutdown grace period.
+func (b *Bot) follow(runCtx, workCtx context.Context, c click, blocks []slack.Block) {
 	ctx, cancel := context.WithTimeout(runCtx, b.cfg.FollowTimeout)
 	defer cancel()
 	ticker := time.NewTicker(b.cfg.FollowInterval)
 	defer ticker.Stop()
 
-	// Reports are written after ctx has ended, so they get their own.
 	report := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.WithoutCancel(runCtx), 5*time.Second)
+		return context.WithTimeout(workCtx, 15*time.Second)
 	}
 	ev := auditEvent{Event: "final_state", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID, MessageTS: c.ts}
 	last := "unknown"
@@ -42,7 +42,7 @@ func (b *Bot) follow(runCtx context.Context, c click, blocks []slack.Block) {
 			}
 			b.postThread(rctx, c, line)
 			ev.Detail = "last seen " + last
-			b.audit(rctx, c.log, ev)
+			b.audit(workCtx, c.log, ev)
 			return
 		case <-ticker.C:
 		}
@@ -62,7 +62,7 @@ func (b *Bot) follow(runCtx context.Context, c click, blocks []slack.Block) {
 		b.postThread(rctx, c, finalStateText(d))
 		b.update(rctx, c, withOutcome(blocks, blockFinal, finalStateLine(d)))
 		ev.Outcome, ev.Detail = d.Status, finalDetail(d)
-		b.audit(rctx, c.log, ev)
+		b.audit(workCtx, c.log, ev)
 		return
 	}
 }

@@ -40,7 +40,11 @@ type observedSlack struct {
 
 func (s observedSlack) PostMessageContext(ctx context.Context, channel string, opts ...slack.MsgOption) (string, string, error) {
 	ch, ts, err := s.slackAPI.PostMessageContext(ctx, channel, opts...)
-	s.failed("chat.postMessage", err)
+	method := "chat.postMessage"
+	if channel == "" {
+		method = "response_url" // the flow posts to a response_url with no channel
+	}
+	s.failed(method, err)
 	return ch, ts, err
 }
 
