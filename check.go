@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -86,41 +85,24 @@ func runCheck(ctx context.Context, stdout io.Writer) error {
 }
 
 func checkSlack(ctx context.Context, cfg config) []checkResult {
-	var (
-		mu     sync.Mutex
-		scopes string
-	)
+	// Called within AuthTestContext, on this goroutine.
+	var scopes string
 	api := newSlackAPI(cfg, zerolog.Nop(), slack.OptionOnResponseHeaders(func(path string, h http.Header) {
 		if path == "auth.test" {
-			mu.Lock()
 			scopes = h.Get("X-OAuth-Scopes")
-			mu.Unlock()
 		}
 	}))
 
 	var results []checkResult
 	resp, err := api.AuthTestContext(ctx)
-	if err != nil {
-		return append(results, checkResult{name: "slack bot token", detail: "auth.test failed: " + err.Error(),
+	botOK := err == nil
+	if !botOK {
+		results = append(results, checkResult{name: "slack bot token", detail: "auth.test failed: " + err.Error(),
 			fix: "copy the Bot User OAuth Token (xoxb-…) from OAuth & Permissions into SLACK_BOT_TOKEN, and check SLACK_API_URL"})
-	}
-	results = append(results, checkResult{name: "slack bot token", ok: true,
-		detail: fmt.Sprintf("bot %s (%s) in team %s", resp.User, resp.UserID, resp.Team)})
-
-	mu.Lock()
-	granted := strings.Split(strings.ReplaceAll(scopes, " ", ""), ",")
-	mu.Unlock()
-	var missing []string
-	for _, s := range requiredScopes {
-		if s.needed(cfg) && !slices.Contains(granted, s.scope) {
-			missing = append(missing, s.scope+" ("+s.why+")")
-		}
-	}
-	if len(missing) > 0 {
-		results = append(results, checkResult{name: "slack bot scopes", detail: "missing " + strings.Join(missing, ", "),
-			fix: "add them under OAuth & Permissions (or create the app from slack-app-manifest.yaml), then reinstall the app"})
 	} else {
-		results = append(results, checkResult{name: "slack bot scopes", ok: true, detail: "granted: " + strings.Join(granted, ",")})
+		results = append(results, checkResult{name: "slack bot token", ok: true,
+			detail: fmt.Sprintf("bot %s (%s) in team %s", resp.User, resp.UserID, resp.Team)})
+		results = append(results, checkScopes(cfg, scopes))
 	}
 
 	app := slack.New(cfg.AppToken.reveal(), slack.OptionAPIURL(cfg.APIURL), slack.OptionHTTPClient(slackHTTPClient()))
@@ -131,6 +113,9 @@ func checkSlack(ctx context.Context, cfg config) []checkResult {
 		results = append(results, checkResult{name: "slack app token", ok: true, detail: "accepted" + when(appResp.TeamID != "", " for team "+appResp.TeamID)})
 	}
 
+	if !botOK {
+		return results // user groups need a working bot token
+	}
 	for _, group := range cfg.AllowedGroups {
 		members, err := api.GetUserGroupMembersContext(ctx, group)
 		name := "user group " + group
@@ -142,6 +127,23 @@ func checkSlack(ctx context.Context, cfg config) []checkResult {
 		results = append(results, checkResult{name: name, ok: true, detail: fmt.Sprintf("%d members", len(members))})
 	}
 	return results
+}
+
+// checkScopes compares the bot token's granted scopes (auth.test's
+// x-oauth-scopes header) with the ones the code needs.
+func checkScopes(cfg config, header string) checkResult {
+	granted := strings.Split(strings.ReplaceAll(header, " ", ""), ",")
+	var missing []string
+	for _, s := range requiredScopes {
+		if s.needed(cfg) && !slices.Contains(granted, s.scope) {
+			missing = append(missing, s.scope+" ("+s.why+")")
+		}
+	}
+	if len(missing) > 0 {
+		return checkResult{name: "slack bot scopes", detail: "missing " + strings.Join(missing, ", "),
+			fix: "add them under OAuth & Permissions (or create the app from slack-app-manifest.yaml), then reinstall the app"}
+	}
+	return checkResult{name: "slack bot scopes", ok: true, detail: "granted: " + strings.Join(granted, ",")}
 }
 
 func checkAWS(ctx context.Context) checkResult {

@@ -44,7 +44,7 @@ func TestE2E_Check(t *testing.T) {
 		{name: "bad configuration", env: map[string]string{"STOPDEPLOY_CONFIRM_TIMEOUT": "soon"},
 			want: []string{"FAIL  configuration  STOPDEPLOY_CONFIRM_TIMEOUT: is not a valid Go duration"}},
 		{name: "bot token not accepted", env: map[string]string{"SLACK_BOT_TOKEN": "xoxb-0000-1111-wrongbottoken"},
-			want: []string{"FAIL  slack bot token", "auth.test failed: invalid_auth. Fix: copy the Bot User OAuth Token"}},
+			want: []string{"FAIL  slack bot token", "auth.test failed: invalid_auth. Fix: copy the Bot User OAuth Token", "OK  slack app token", "OK  aws codedeploy"}},
 		{name: "app token not accepted", env: map[string]string{"SLACK_APP_TOKEN": "xapp-1-A0-2-wrongapptoken"},
 			want: []string{"FAIL  slack app token", "invalid_auth. Fix: create an app-level token with connections:write"}},
 		{name: "missing scope", scopes: []string{"commands", "chat:write"},
