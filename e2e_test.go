@@ -199,17 +199,29 @@ func TestE2E_LookupAnswers(t *testing.T) {
 }
 
 // TestE2E_BotNotInChannel: the requester learns how to fix it, through the
-// command's response_url, and nothing is stopped.
+// command's response_url, and nothing is stopped. Slack answers
+// not_in_channel for a public channel and channel_not_found for a private one.
 func TestE2E_BotNotInChannel(t *testing.T) {
 	w := newWorld(t)
 	bot := w.start("bot", nil)
-	w.command(alice, noBot, running+" rollback")
-	m := w.ephemeral(alice, noBot, "I am not a member of this channel")
-	if m.Via != fakeslack.ViaResponseURL || !strings.Contains(m.Text, "/invite @stopdeploy") || !strings.Contains(m.Text, "/stopdeploy d-LGUMS25CC rollback") {
-		t.Errorf("reply via %s = %q, want the fix through response_url", m.Via, m.Text)
+	for _, channel := range []string{noBot, private} {
+		t.Run(channel, func(t *testing.T) {
+			w, bot := w.in(t), bot.in(t)
+			w.command(alice, channel, running+" rollback")
+			m := w.ephemeral(alice, channel, "I am not a member of this channel")
+			if m.Via != fakeslack.ViaResponseURL || !strings.Contains(m.Text, "/invite @stopdeploy") || !strings.Contains(m.Text, "/stopdeploy d-LGUMS25CC rollback") {
+				t.Errorf("reply via %s = %q, want the fix through response_url", m.Via, m.Text)
+			}
+			line := bot.waitLog("request in "+channel, func(l logLine) bool {
+				return l.str("event") == "requested" && l.str("channel") == channel
+			})
+			if got := line.str("outcome"); got != "bot_not_in_channel" {
+				t.Errorf("audit outcome = %q", got)
+			}
+		})
 	}
-	if got := bot.auditLine("requested", running).str("outcome"); got != "bot_not_in_channel" {
-		t.Errorf("audit outcome = %q", got)
+	if calls := w.calls("StopDeployment", running); len(calls) != 0 {
+		t.Errorf("StopDeployment calls = %v", calls)
 	}
 }
 
@@ -341,6 +353,15 @@ func TestE2E_StopErrors(t *testing.T) {
 			w.waitMessage("failure on the confirmation", func(m fakeslack.Message) bool {
 				return m.TS == conf.TS && strings.Contains(string(m.Blocks), "The stop failed")
 			})
+			// Throttling and network failures are worth retrying (the SDK's three
+			// attempts); the service's verdicts are not.
+			wantCalls := 1
+			if tt.code == "ThrottlingException" || tt.code == fakecodedeploy.FailNetwork {
+				wantCalls = 3
+			}
+			if got := w.calls("StopDeployment", tt.id); len(got) != wantCalls {
+				t.Errorf("StopDeployment calls = %v, want %d", got, wantCalls)
+			}
 		})
 	}
 	// Still up: the next request works.
@@ -352,9 +373,10 @@ func TestE2E_StopErrors(t *testing.T) {
 // StopDeployment once, and posts one result.
 func TestE2E_ExactlyOnce(t *testing.T) {
 	w := newWorld(t)
-	// Slow chat.update keeps the buttons on screen while every click lands.
+	// A slow chat.update keeps the buttons on screen while every click lands,
+	// so each click reaches the bot with buttons and only its claim can stop it.
 	w.slack.SetLatency("chat.update", 500*time.Millisecond)
-	w.start("bot", nil)
+	bot := w.start("bot", nil)
 	w.command(alice, deploys, running)
 	conf := w.confirmation(deploys, running)
 
@@ -378,6 +400,9 @@ func TestE2E_ExactlyOnce(t *testing.T) {
 	}
 	w.threadReply(conf, "CodeDeploy answered *Pending*")
 	w.threadReply(conf, "is now *Stopped*")
+	bot.waitLog("every later click refused by its claim", func(logLine) bool {
+		return strings.Count(bot.out.text(), "this confirmation is already being handled") == delivered-1
+	})
 	if got := w.calls("StopDeployment", running); len(got) != 1 {
 		t.Errorf("%d clicks gave StopDeployment calls %v, want exactly one", delivered, got)
 	}
