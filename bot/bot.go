@@ -205,10 +205,11 @@ func (b *Bot) drain(cancelWork context.CancelFunc) {
 	}
 }
 
-// job is the work for one acknowledged envelope.
+// job is the work for one acknowledged envelope, and whom to tell if it fails.
 type job struct {
 	what   string
 	handle func(context.Context)
+	to     recipient
 }
 
 // dispatch runs in the event loop, so it only acknowledges and returns the
@@ -222,7 +223,8 @@ func (b *Bot) dispatch(runCtx context.Context, evt socketmode.Event, received ti
 			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
 			return job{}
 		}
-		return job{"slash_command", func(ctx context.Context) { b.handleCommand(ctx, cmd) }}
+		return job{"slash_command", func(ctx context.Context) { b.handleCommand(ctx, cmd) },
+			recipient{channel: cmd.ChannelID, user: cmd.UserID, responseURL: cmd.ResponseURL}}
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		b.ack(evt.Request, received)
@@ -230,7 +232,8 @@ func (b *Bot) dispatch(runCtx context.Context, evt socketmode.Event, received ti
 			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
 			return job{}
 		}
-		return job{"interactive", func(ctx context.Context) { b.handleInteraction(runCtx, ctx, cb) }}
+		return job{"interactive", func(ctx context.Context) { b.handleInteraction(runCtx, ctx, cb) },
+			recipient{channel: cb.Channel.ID, user: cb.User.ID, responseURL: cb.ResponseURL}}
 	case socketmode.EventTypeEventsAPI:
 		b.ack(evt.Request, received)
 		b.log.Debug().Msg("skipped Events API envelope: the bot subscribes to no events")
@@ -307,13 +310,18 @@ func (b *Bot) ack(req *socketmode.Request, received time.Time) {
 }
 
 // start runs each job in its own goroutine, counted for shutdown and
-// guarded against panics: one bad request must not take the bot down.
+// guarded against panics: one bad request must not take the bot down, and
+// its user must not be left wondering.
 func (b *Bot) start(ctx context.Context, jobs []job) {
 	for _, j := range jobs {
 		b.work.Go(func() {
 			defer func() {
 				if r := recover(); r != nil {
 					b.log.Error().Str("handler", j.what).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("handler panicked")
+					if j.to.user != "" {
+						b.tell(ctx, b.log, j.to, "Something went wrong inside stopdeploy: this is a bug, and it is logged. "+
+							"Check the confirmation's thread and the AWS console before you try again.")
+					}
 				}
 			}()
 			j.handle(ctx)

@@ -209,11 +209,15 @@ func TestFollow_SaysSoWhenTheBotShutsDown(t *testing.T) {
 }
 
 func TestSpawn_RecoversFromPanics(t *testing.T) {
-	b, _, logs := newTestBot(t, Config{}, fakeStopper{}, time.Now)
-	b.start(context.Background(), []job{{"test", func(context.Context) { panic("boom") }}})
+	b, sl, logs := newTestBot(t, Config{}, fakeStopper{}, time.Now)
+	to := recipient{channel: "C0DEPLOYS", user: "U0ALICE"}
+	b.start(context.Background(), []job{{"test", func(context.Context) { panic("boom") }, to}})
 	b.work.Wait()
 	if !strings.Contains(logs.String(), `"panic":"boom"`) || !strings.Contains(logs.String(), "handler panicked") {
 		t.Errorf("panic not logged: %s", logs)
+	}
+	if got := sl.matching("ephemeral:U0ALICE C0DEPLOYS", "this is a bug"); len(got) != 1 {
+		t.Errorf("the user was not told: %q", sl.calls)
 	}
 }
 
