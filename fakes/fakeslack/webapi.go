@@ -257,16 +257,20 @@ func (s *Server) threadLocked(channel, threadTS string) (string, string) {
 	return threadTS, ""
 }
 
-func (s *Server) postMessage(w http.ResponseWriter, v url.Values) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// draftLocked checks what chat.postMessage and chat.postEphemeral share: a
+// channel the bot is in (and, for an ephemeral, the user too), some content
+// and a valid thread. It answers the error itself and returns nil on failure.
+func (s *Server) draftLocked(w http.ResponseWriter, v url.Values, ephemeralFor string) *Message {
 	ch, code := s.resolveChannelLocked(v.Get("channel"))
 	if code == "" && !ch.BotIsMember {
 		code = "not_in_channel"
 	}
+	if code == "" && ephemeralFor != "" && !slices.Contains(ch.Members, ephemeralFor) {
+		code = "user_not_in_channel"
+	}
 	if code != "" {
 		writeError(w, code, nil)
-		return
+		return nil
 	}
 	c, code, extra := parseContent(v)
 	if code == "" && c.text == "" && c.blocks == nil {
@@ -274,16 +278,26 @@ func (s *Server) postMessage(w http.ResponseWriter, v url.Values) {
 	}
 	if code != "" {
 		writeError(w, code, extra)
-		return
+		return nil
 	}
 	thread, code := s.threadLocked(ch.ID, v.Get("thread_ts"))
 	if code != "" {
 		writeError(w, code, nil)
+		return nil
+	}
+	return &Message{Channel: ch.ID, ThreadTS: thread, User: s.opts.BotUserID, Text: c.text, Blocks: c.blocks}
+}
+
+func (s *Server) postMessage(w http.ResponseWriter, v url.Values) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.draftLocked(w, v, "")
+	if m == nil {
 		return
 	}
-	m := &Message{Channel: ch.ID, ThreadTS: thread, User: s.opts.BotUserID, Text: c.text, Blocks: c.blocks, Via: ViaPostMessage}
+	m.Via = ViaPostMessage
 	s.storeLocked(m)
-	writeOK(w, map[string]any{"channel": ch.ID, "ts": m.TS, "message": s.messageJSON(m.clone())})
+	writeOK(w, map[string]any{"channel": m.Channel, "ts": m.TS, "message": s.messageJSON(m.clone())})
 }
 
 func (s *Server) update(w http.ResponseWriter, v url.Values) {
@@ -329,35 +343,16 @@ func (s *Server) update(w http.ResponseWriter, v url.Values) {
 func (s *Server) postEphemeral(w http.ResponseWriter, v url.Values) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, code := s.resolveChannelLocked(v.Get("channel"))
-	if code == "" && !ch.BotIsMember {
-		code = "not_in_channel"
-	}
 	user := v.Get("user")
-	if code == "" && !slices.Contains(ch.Members, user) {
-		code = "user_not_in_channel"
-	}
-	if code != "" {
-		writeError(w, code, nil)
+	if user == "" {
+		writeError(w, "user_not_in_channel", nil)
 		return
 	}
-	c, code, extra := parseContent(v)
-	if code == "" && c.text == "" && c.blocks == nil {
-		code = "no_text"
-	}
-	if code != "" {
-		writeError(w, code, extra)
+	m := s.draftLocked(w, v, user)
+	if m == nil {
 		return
 	}
-	thread, code := s.threadLocked(ch.ID, v.Get("thread_ts"))
-	if code != "" {
-		writeError(w, code, nil)
-		return
-	}
-	m := &Message{
-		Channel: ch.ID, ThreadTS: thread, User: s.opts.BotUserID, Text: c.text, Blocks: c.blocks,
-		Ephemeral: true, VisibleTo: user, Via: ViaPostEphemeral,
-	}
+	m.Ephemeral, m.VisibleTo, m.Via = true, user, ViaPostEphemeral
 	s.storeLocked(m)
 	writeOK(w, map[string]any{"message_ts": m.TS})
 }
