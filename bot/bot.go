@@ -380,15 +380,16 @@ func (q *burst) take() []job {
 
 // claims makes the first click on a confirmation win in this process, so
 // StopDeployment is called once per confirmation however many clicks
-// arrive. A claim is kept until well after the confirmation expires (when
-// any click is refused anyway), which bounds the map.
+// arrive. A claim is kept until a minute after the confirmation expires,
+// which bounds the map: by then any click is refused as expired, and a
+// confirmation already acted on has no buttons left to click.
 type claims struct {
 	now func() time.Time
 	mu  sync.Mutex
 	m   map[string]time.Time // key → when the claim may be forgotten
 }
 
-const claimMargin = time.Hour
+const claimMargin = time.Minute
 
 func (c *claims) claim(key string, expires time.Time) bool {
 	c.mu.Lock()
