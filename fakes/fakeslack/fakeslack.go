@@ -650,6 +650,21 @@ func (s *Server) SetLatency(method string, d time.Duration) {
 	s.latency[method] = d
 }
 
+// intercepted does what every request gets first: it is recorded, waits
+// out the method's latency, and takes a scripted failure if one is queued
+// (then it has answered and returns true).
+func (s *Server) intercepted(w http.ResponseWriter, r *http.Request, method, desc string) bool {
+	s.mu.Lock()
+	s.recordLocked(method, desc)
+	s.mu.Unlock()
+	s.delay(r.Context(), method)
+	if f, ok := s.takeFailure(method); ok {
+		writeFailure(w, f)
+		return true
+	}
+	return false
+}
+
 // delay waits for the method's latency, or until the request or the server ends.
 func (s *Server) delay(ctx context.Context, method string) {
 	s.mu.Lock()

@@ -64,12 +64,8 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 	if ru, ok := s.responses[id]; ok {
 		desc = fmt.Sprintf("response_url %s %s", ru.channel, ru.user)
 	}
-	s.recordLocked(ViaResponseURL, desc)
 	s.mu.Unlock()
-
-	s.delay(r.Context(), ViaResponseURL)
-	if f, ok := s.takeFailure(ViaResponseURL); ok {
-		writeFailure(w, f)
+	if s.intercepted(w, r, ViaResponseURL, desc) {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))

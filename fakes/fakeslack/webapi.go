@@ -68,13 +68,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	if known && spec.describe != nil && formErr == nil {
 		desc = strings.TrimSpace(method + " " + spec.describe(values))
 	}
-	s.mu.Lock()
-	s.recordLocked(method, desc)
-	s.mu.Unlock()
-
-	s.delay(r.Context(), method)
-	if f, ok := s.takeFailure(method); ok {
-		writeFailure(w, f)
+	if s.intercepted(w, r, method, desc) {
 		return
 	}
 	if !known {
