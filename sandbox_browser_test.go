@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,9 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 const browserStep = 30 * time.Second // a step waits at most this long
@@ -76,6 +79,32 @@ func TestBrowserSandbox(t *testing.T) {
 	b.wait("Alice does not see Mallory's refusal", `document.body.dataset.user === "U0ALICE" &&
 		document.querySelector("#messages").innerText.includes("Stop confirmed by @alice") &&
 		document.querySelectorAll("#messages .msg-ephemeral").length === 0`)
+
+	// A busy channel, the thread still open, at common window sizes: every
+	// pane scrolls on its own and the page never does.
+	for i, size := range []struct{ w, h int64 }{{1280, 720}, {1440, 900}, {1920, 1080}} {
+		t.Run(fmt.Sprintf("%dx%d", size.w, size.h), func(t *testing.T) {
+			b := b.in(t)
+			b.resize(size.w, size.h)
+			b.chat(t.Name(), 40)
+			b.checkLayout("after sending 40 messages", false)
+			b.tabThroughComposer()
+			b.checkLayout("after tabbing to the composer", false)
+			if i == 0 {
+				b.scrollUpWhileOthersPost()
+			}
+			b.screenshot(fmt.Sprintf("sandbox-%dx%d.png", size.w, size.h))
+		})
+	}
+	// Narrower than the three columns: the page scrolls, the channel fills
+	// the first screen.
+	t.Run("1024x768", func(t *testing.T) {
+		b := b.in(t)
+		b.resize(1024, 768)
+		b.chat(t.Name(), 5)
+		b.checkLayout("the narrow layout", true)
+		b.screenshot("sandbox-1024x768.png")
+	})
 
 	b.checkConsole()
 	if out := sb.out.String(); !strings.Contains(out, `"event":"refused","user":"U0MALLORY"`) {
@@ -201,11 +230,22 @@ func (o *childOutput) wait(ctx context.Context, re *regexp.Regexp) ([]string, er
 // browser is one Chromium tab, with every console error and uncaught
 // exception it reports.
 type browser struct {
-	t   *testing.T
-	ctx context.Context
+	t       *testing.T
+	ctx     context.Context
+	console *consoleLog
+}
 
+// consoleLog is what the tab reported, shared by a browser's subtests.
+type consoleLog struct {
 	mu       sync.Mutex
 	problems []string
+}
+
+// in is the same tab, failing t (a subtest) instead.
+func (b *browser) in(t *testing.T) *browser {
+	c := *b
+	c.t = t
+	return &c
 }
 
 func openBrowser(t *testing.T, chromium string) *browser {
@@ -220,12 +260,13 @@ func openBrowser(t *testing.T, chromium string) *browser {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-smooth-scrolling", true), // a wheel scrolls at once
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1440, 900),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
-	b := &browser{t: t}
+	b := &browser{t: t, console: &consoleLog{}}
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(b.listen))
 	t.Cleanup(cancel)
 	b.ctx = ctx
@@ -269,17 +310,17 @@ func (b *browser) listen(ev any) {
 		}
 	}
 	if problem != "" {
-		b.mu.Lock()
-		b.problems = append(b.problems, problem)
-		b.mu.Unlock()
+		b.console.mu.Lock()
+		b.console.problems = append(b.console.problems, problem)
+		b.console.mu.Unlock()
 	}
 }
 
 func (b *browser) checkConsole() {
 	b.t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, p := range b.problems {
+	b.console.mu.Lock()
+	defer b.console.mu.Unlock()
+	for _, p := range b.console.problems {
 		b.t.Errorf("the page reported %s", p)
 	}
 }
@@ -333,13 +374,14 @@ func (b *browser) count(expr string) int {
 	return n
 }
 
-// screenshot saves the page in the test's artifact directory (a temporary
-// directory, kept with go test -artifacts).
+// screenshot saves what the window shows in the test's artifact directory
+// (a temporary directory, kept with go test -artifacts). Only the window:
+// a full-page capture would show what a user cannot scroll to.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Fatalf("screenshot: %v", err)
 	}
@@ -359,4 +401,186 @@ func (b *browser) pageText() string {
 		return "(page text unavailable: " + err.Error() + ")"
 	}
 	return "page text:\n" + text
+}
+
+// ---- the layout ----
+
+// layoutSettles is how long the page may take to place fragments and follow
+// the newest message after a change.
+const layoutSettles = 10 * time.Second
+
+// resize gives the tab a window of w×h CSS pixels.
+func (b *browser) resize(w, h int64) {
+	b.t.Helper()
+	b.do(fmt.Sprintf("resize the window to %d×%d", w, h), chromedp.EmulateViewport(w, h))
+	b.wait("the new window size", fmt.Sprintf("innerWidth === %d && innerHeight === %d", w, h))
+}
+
+// helpAnswers counts the answers to /stopdeploy help the user sees.
+const helpAnswers = `[...document.querySelectorAll("#messages .msg-ephemeral")].filter(m => m.innerText.includes("Usage:")).length`
+
+// chat types n messages into the composer as a user does, each followed by
+// Enter without waiting for the last one to appear; every tenth (the 5th,
+// 15th…) is /stopdeploy help. The last one is a plain message. It waits
+// until the channel shows them all, the plain ones in the order typed.
+func (b *browser) chat(tag string, n int) {
+	b.t.Helper()
+	helpsBefore, helps := b.count(helpAnswers), 0
+	var plain []string
+	for i := 1; i <= n; i++ {
+		text := fmt.Sprintf("%s message %d of %d", tag, i, n)
+		if i%10 == 5 && i != n {
+			text = "/stopdeploy help"
+			helps++
+		} else {
+			plain = append(plain, text)
+		}
+		b.do("type "+text, chromedp.SendKeys(chromedp.CSS("#composer-input"), text+"\n"))
+	}
+	want, _ := json.Marshal(plain)
+	prefix, _ := json.Marshal(tag + " message ")
+	b.wait(fmt.Sprintf("%d messages and %d help answers", len(plain), helps), fmt.Sprintf(`((want, prefix, helps) =>
+		JSON.stringify([...document.querySelectorAll("#messages .msg .msg-body")].map(m => m.innerText.trim()).
+			filter(t => t.startsWith(prefix))) === JSON.stringify(want) && %s === helps)(%s, %s, %d)`,
+		helpAnswers, want, prefix, helpsBefore+helps))
+}
+
+// layoutProblems lists what is wrong with the layout, given whether the
+// window is narrower than the three columns. Boxes are compared with the
+// window (the root's client box, without a scroll bar) to a pixel.
+const layoutProblems = `((narrow) => {
+	const problems = [];
+	const $ = (sel) => document.querySelector(sel);
+	const doc = document.scrollingElement;
+	const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
+	const window_ = { left: 0, top: 0, right: vw, bottom: vh };
+	const at = (r) => Math.round(r.left) + "," + Math.round(r.top) + " to " + Math.round(r.right) + "," + Math.round(r.bottom);
+	const inside = (what, el, outer = window_, outerName = "the " + vw + "×" + vh + " window") => {
+		if (!el) return problems.push(what + " is missing");
+		const r = el.getBoundingClientRect();
+		if (r.width < 1 || r.height < 1) return problems.push(what + " has no box");
+		if (r.left < outer.left - 1 || r.top < outer.top - 1 || r.right > outer.right + 1 || r.bottom > outer.bottom + 1)
+			problems.push(what + " (" + at(r) + ") is not inside " + outerName + " (" + at(outer) + ")");
+	};
+	const scrollsOnItsOwn = (what, el, minHeight) => {
+		if (!el) return;
+		const oy = getComputedStyle(el).overflowY;
+		if (oy !== "auto" && oy !== "scroll") problems.push(what + " has overflow-y: " + oy + ", want auto");
+		if (el.clientHeight < minHeight) problems.push(what + " is " + el.clientHeight + " px tall, want at least " + minHeight);
+	};
+	const atBottom = (what, el) => {
+		const left = el.scrollHeight - el.scrollTop - el.clientHeight;
+		if (left > 1) problems.push(what + " is " + Math.round(left) + " px above its bottom (scrollTop " + el.scrollTop + " of " + (el.scrollHeight - el.clientHeight) + ")");
+	};
+
+	inside("the channel header", $(".channel-header"));
+	inside("the composer input", $("#composer-input"));
+	inside("the Send button", $("#composer-send"));
+	const m = $("#messages");
+	inside("#messages", m);
+	scrollsOnItsOwn("#messages", m, 100);
+	if (m.scrollHeight <= m.clientHeight) problems.push("#messages does not overflow: scrollHeight " + m.scrollHeight + ", clientHeight " + m.clientHeight);
+	atBottom("#messages", m);
+	const newest = [...m.querySelectorAll(".msg")].at(-1);
+	inside("the newest message", newest);
+	inside("the newest message", newest, m.getBoundingClientRect(), "#messages");
+
+	if (doc.scrollTop !== 0 || doc.scrollLeft !== 0) problems.push("the page is scrolled to " + doc.scrollLeft + "," + doc.scrollTop);
+	if (doc.scrollWidth > innerWidth) problems.push("the page is " + doc.scrollWidth + " px wide in a " + innerWidth + " px window");
+	if (narrow) {
+		if (doc.scrollHeight <= innerHeight) problems.push("the narrow page does not scroll to the thread and the simulation");
+		return problems;
+	}
+	if (doc.scrollHeight > innerHeight) problems.push("the page is " + doc.scrollHeight + " px tall in a " + innerHeight + " px window");
+
+	inside("the sidebar", $(".sidebar"));
+	const tp = $("#thread-pane");
+	if (tp.hidden) problems.push("the thread is closed");
+	inside("the thread pane", tp);
+	inside("#thread", $("#thread"));
+	scrollsOnItsOwn("#thread", $("#thread"), 100);
+	atBottom("#thread", $("#thread"));
+	inside("the simulation pane", $(".sim-pane"));
+	inside("#deployments", $("#deployments"));
+	scrollsOnItsOwn("#deployments", $("#deployments"), 100);
+	inside("the audit log", $("#log"));
+	scrollsOnItsOwn("the audit log", $("#log"), 100);
+	return problems;
+})`
+
+// checkLayout waits until layoutProblems finds nothing, and reports what it
+// found last if the layout does not settle.
+func (b *browser) checkLayout(desc string, narrow bool) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, layoutSettles)
+	defer cancel()
+	cond := fmt.Sprintf(`(p => (window.layoutProblems = p).length === 0)(%s(%t))`, layoutProblems, narrow)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(0))); err != nil {
+		last := evaluate[[]string](b, `window.layoutProblems || []`)
+		b.t.Errorf("%s at %s: %v:\n\t%s", desc, evaluate[string](b, `innerWidth + "×" + innerHeight`), err, strings.Join(last, "\n\t"))
+	}
+}
+
+// tabThroughComposer focuses the composer, tabs to Send and back, as a
+// keyboard user does.
+func (b *browser) tabThroughComposer() {
+	b.t.Helper()
+	b.do("focus the composer", chromedp.Focus(chromedp.CSS("#composer-input")))
+	b.do("Tab", chromedp.KeyEvent(kb.Tab))
+	b.wait("Send focused", `document.activeElement === document.querySelector("#composer-send")`)
+	b.do("Shift+Tab", chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	b.wait("the composer focused", `document.activeElement === document.querySelector("#composer-input")`)
+}
+
+// scrollUpWhileOthersPost scrolls the messages up with the wheel, as one
+// reads back: the page stays put, a message from someone else leaves the
+// list where it is, and one's own message brings it back to the newest.
+func (b *browser) scrollUpWhileOthersPost() {
+	b.t.Helper()
+	center := evaluate[struct{ X, Y float64 }](b, `(r => ({X: r.left + r.width / 2, Y: r.top + r.height / 2}))(document.querySelector("#messages").getBoundingClientRect())`)
+	// A raw call: cdproto's DispatchMouseEventParams omits a zero deltaX,
+	// and Chromium requires it for a wheel event.
+	b.do("wheel up over the messages", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		var res struct{}
+		return t.Call(ctx, input.CommandDispatchMouseEvent, map[string]any{
+			"type": input.DispatchMouseEventTypeMouseWheel, "x": center.X, "y": center.Y, "deltaX": 0, "deltaY": -600,
+		}, &res)
+	}))
+	// Scrolled well up, and still (the same scrollTop two frames running).
+	b.wait("the messages scrolled up", `(m => {
+		const still = window.lastScrollTop === m.scrollTop;
+		window.lastScrollTop = m.scrollTop;
+		return still && m.scrollHeight - m.scrollTop - m.clientHeight > 300;
+	})(document.querySelector("#messages"))`)
+	top := evaluate[float64](b, `document.querySelector("#messages").scrollTop`)
+	if s := evaluate[float64](b, `document.scrollingElement.scrollTop`); s != 0 {
+		b.t.Errorf("the wheel over the messages scrolled the page to %v", s)
+	}
+
+	// Bob writes from his own window.
+	const bob = "Bob: the freeze is over, deploy away"
+	b.do("Bob posts", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`fetch("/api/command", {method: "POST",
+		body: new URLSearchParams({user: "U0BOB", channel: "C0DEPLOYS", text: %q})}).
+		then(r => { if (!r.ok) throw new Error("POST /api/command: " + r.status); })`, bob), chromedp.EvalAwaitPromise))
+	b.wait("Bob's message", fmt.Sprintf(`document.querySelector("#messages").innerText.includes(%q)`, bob))
+	if now := evaluate[float64](b, `document.querySelector("#messages").scrollTop`); now != top {
+		b.t.Errorf("Bob's message moved the messages Alice had scrolled up: scrollTop %v, then %v", top, now)
+	}
+
+	const mine = "Alice: thanks, back to the newest"
+	b.do("type "+mine, chromedp.SendKeys(chromedp.CSS("#composer-input"), mine+"\n"))
+	b.wait("Alice's message, the newest shown", fmt.Sprintf(`(m => [...m.querySelectorAll(".msg")].at(-1).innerText.includes(%q) &&
+		m.scrollHeight - m.scrollTop - m.clientHeight <= 1)(document.querySelector("#messages"))`, mine))
+}
+
+// evaluate is the value of a JavaScript expression.
+func evaluate[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.t.Fatalf("%s: %v", expr, err)
+	}
+	return v
 }

@@ -58,12 +58,30 @@
   function place(kind, html) {
     if (shown[kind] === html) return; // keeps the nodes, and a click under way
     shown[kind] = html;
+    $(targets[kind]).innerHTML = html;
+    if (pinned[kind]) toBottom(kind);
+  }
+
+  // ---- following the newest message ----
+
+  // A list scrolled to its bottom stays there as messages come in and as the
+  // window changes size, as in Slack; a list the user scrolled up stays put
+  // until they scroll back down or send a message.
+  const pinned = { messages: true, thread: true };
+
+  function atBottom(el) {
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+  }
+
+  function toBottom(kind) {
     const el = $(targets[kind]);
-    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    el.innerHTML = html;
-    if (kind === "messages" || kind === "thread") {
-      if (atBottom) el.scrollTop = el.scrollHeight;
-    }
+    el.scrollTop = el.scrollHeight;
+  }
+
+  for (const kind of Object.keys(pinned)) {
+    const el = $(targets[kind]);
+    el.addEventListener("scroll", () => { pinned[kind] = atBottom(el); }, { passive: true });
+    new ResizeObserver(() => { if (pinned[kind]) toBottom(kind); }).observe(el);
   }
 
   async function errorText(res) {
@@ -94,6 +112,7 @@
     updateComposer();
     notice("");
     remember();
+    pinned.messages = pinned.thread = true;
     refresh("messages");
     refresh("thread");
   }
@@ -109,6 +128,7 @@
     closeThread();
     updateComposer();
     remember();
+    pinned.messages = true;
     refresh("messages");
   }
 
@@ -123,6 +143,7 @@
     $("#thread-channel").textContent = "# " + $(".channel.current").dataset.name;
     $("#thread-pane").hidden = false;
     body.classList.add("with-thread");
+    pinned.thread = true;
     refresh("thread");
   }
 
@@ -145,18 +166,29 @@
     if (!res.ok) throw new Error(await errorText(res));
   }
 
-  async function send(event) {
+  // send empties the composer at once, so the next message can be typed
+  // while this one is on its way, and posts the messages in the order they
+  // were sent, as who and where they were typed. A message that fails comes
+  // back into an empty composer.
+  let sending = Promise.resolve();
+  function send(event) {
     event.preventDefault();
     const input = $("#composer-input");
     const text = input.value.trim();
     if (!text) return;
+    const fields = { user: state.user, channel: state.channel, text };
+    input.value = "";
     notice("");
-    try {
-      await post("/api/command", { text });
-      input.value = "";
-    } catch (err) {
-      notice(err.message);
-    }
+    pinned.messages = true; // your own message shows, wherever you had scrolled
+    toBottom("messages");
+    sending = sending.then(async () => {
+      try {
+        await post("/api/command", fields);
+      } catch (err) {
+        notice(err.message);
+        if (!input.value) input.value = text;
+      }
+    });
   }
 
   async function press(button) {
@@ -245,5 +277,5 @@
   events.addEventListener("log", () => refresh("log"));
   events.addEventListener("error", () => setStatus({ online: false, lost: true }));
 
-  $("#messages").scrollTop = $("#messages").scrollHeight;
+  toBottom("messages");
 })();
