@@ -116,10 +116,11 @@ func TestConfirmation_RoundTrip(t *testing.T) {
 		DeploymentID: "d-LGUMS25CC",
 		Rollback:     true,
 		RequesterID:  "U0ALICE",
+		ChannelID:    "C0DEPLOYS",
 		ExpiresAt:    time.Date(2026, 11, 26, 23, 9, 0, 0, time.UTC),
 	}
 	value := c.Encode()
-	if value != "v1 d-LGUMS25CC rollback U0ALICE 1795734540" {
+	if value != "v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540" {
 		t.Errorf("Encode() = %q", value)
 	}
 	got, err := commands.DecodeConfirmation(value)
@@ -134,16 +135,19 @@ func TestConfirmation_RoundTrip(t *testing.T) {
 func TestDecodeConfirmation_Rejects(t *testing.T) {
 	for _, value := range []string{
 		"",
-		"v1",
-		"v2 d-LGUMS25CC rollback U0ALICE 1795734540",
-		"v1 d-lgums25cc rollback U0ALICE 1795734540",
-		"v1 d-LGUMS25CC maybe U0ALICE 1795734540",
-		"v1 d-LGUMS25CC rollback alice 1795734540",
-		"v1 d-LGUMS25CC rollback U0ALICE soon",
-		"v1 d-LGUMS25CC rollback U0ALICE -5",
-		"v1 d-LGUMS25CC rollback U0ALICE 01795734540",
-		"v1 d-LGUMS25CC rollback U0ALICE 1795734540 extra",
-		"v1  d-LGUMS25CC rollback U0ALICE 1795734540",
+		"v2",
+		"v1 d-LGUMS25CC rollback U0ALICE 1795734540", // before the channel travelled in the value
+		"v3 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540",
+		"v2 d-lgums25cc rollback U0ALICE C0DEPLOYS 1795734540",
+		"v2 d-LGUMS25CC maybe U0ALICE C0DEPLOYS 1795734540",
+		"v2 d-LGUMS25CC rollback alice C0DEPLOYS 1795734540",
+		"v2 d-LGUMS25CC rollback U0ALICE deploys 1795734540",
+		"v2 d-LGUMS25CC rollback U0ALICE U0BOB 1795734540",
+		"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS soon",
+		"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS -5",
+		"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 01795734540",
+		"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540 extra",
+		"v2  d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540",
 	} {
 		t.Run(value, func(t *testing.T) {
 			if c, err := commands.DecodeConfirmation(value); err == nil {
@@ -198,7 +202,7 @@ func FuzzParse(f *testing.F) {
 // FuzzDecodeConfirmation checks that a decoded value encodes to exactly the
 // same string: there is one way to write each confirmation.
 func FuzzDecodeConfirmation(f *testing.F) {
-	for _, seed := range []string{"v1 d-LGUMS25CC rollback U0ALICE 1795734540", "v1 d-AB12CD34E no-rollback W0BOB 1", "v1 d-LGUMS25CC rollback U0ALICE +1795734540"} {
+	for _, seed := range []string{"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540", "v2 d-AB12CD34E no-rollback W0BOB G0PRIVATE 1", "v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS +1795734540"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, value string) {

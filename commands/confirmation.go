@@ -15,7 +15,11 @@ type Confirmation struct {
 	DeploymentID string
 	Rollback     bool
 	RequesterID  string
-	ExpiresAt    time.Time // second precision: the wire form holds Unix seconds
+	// ChannelID is where the confirmation was posted. A click is acted on
+	// only in that channel: a payload naming another one is not this
+	// confirmation's.
+	ChannelID string
+	ExpiresAt time.Time // second precision: the wire form holds Unix seconds
 }
 
 // Request is the command the confirmation was made for.
@@ -28,13 +32,19 @@ func (c Confirmation) Expired(now time.Time) bool {
 	return !now.Before(c.ExpiresAt)
 }
 
-const confirmationVersion = "v1"
+// confirmationVersion is the wire form's version. v2 added the channel;
+// a v1 value (from before) is refused like any value that does not decode.
+const confirmationVersion = "v2"
 
 // userIDPattern matches Slack user IDs (U… and, on Enterprise Grid, W…).
 var userIDPattern = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
 
+// channelIDPattern matches Slack conversation IDs: public (C…), private and
+// group DMs (G…), and DMs (D…).
+var channelIDPattern = regexp.MustCompile(`^[CGD][A-Z0-9]{2,20}$`)
+
 // Encode returns the button value for c, for example
-// "v1 d-LGUMS25CC rollback U0ALICE 1764198000". It stays far below Slack's
+// "v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1764198000". It stays far below Slack's
 // 2,000-character limit for button values.
 func (c Confirmation) Encode() string {
 	return strings.Join([]string{
@@ -42,6 +52,7 @@ func (c Confirmation) Encode() string {
 		c.DeploymentID,
 		rollbackWord(c.Rollback),
 		c.RequesterID,
+		c.ChannelID,
 		strconv.FormatInt(c.ExpiresAt.Unix(), 10),
 	}, " ")
 }
@@ -51,10 +62,10 @@ func (c Confirmation) Encode() string {
 // a value that does not decode must never lead to a StopDeployment call.
 func DecodeConfirmation(value string) (Confirmation, error) {
 	parts := strings.Split(value, " ")
-	if len(parts) != 5 || parts[0] != confirmationVersion {
+	if len(parts) != 6 || parts[0] != confirmationVersion {
 		return Confirmation{}, fmt.Errorf("confirmation %q: not a %s value", value, confirmationVersion)
 	}
-	c := Confirmation{DeploymentID: parts[1], RequesterID: parts[3]}
+	c := Confirmation{DeploymentID: parts[1], RequesterID: parts[3], ChannelID: parts[4]}
 	if !ValidDeploymentID(c.DeploymentID) {
 		return Confirmation{}, fmt.Errorf("confirmation %q: bad deployment ID", value)
 	}
@@ -68,8 +79,11 @@ func DecodeConfirmation(value string) (Confirmation, error) {
 	if !userIDPattern.MatchString(c.RequesterID) {
 		return Confirmation{}, fmt.Errorf("confirmation %q: bad requester", value)
 	}
-	secs, err := strconv.ParseInt(parts[4], 10, 64)
-	if err != nil || secs <= 0 || strconv.FormatInt(secs, 10) != parts[4] {
+	if !channelIDPattern.MatchString(c.ChannelID) {
+		return Confirmation{}, fmt.Errorf("confirmation %q: bad channel", value)
+	}
+	secs, err := strconv.ParseInt(parts[5], 10, 64)
+	if err != nil || secs <= 0 || strconv.FormatInt(secs, 10) != parts[5] {
 		return Confirmation{}, fmt.Errorf("confirmation %q: bad expiry", value)
 	}
 	c.ExpiresAt = time.Unix(secs, 0).UTC()

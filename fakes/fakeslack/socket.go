@@ -52,12 +52,17 @@ type wsConn struct {
 
 // write sends one text frame, bounded by ctx's deadline and writeTimeout.
 func (c *wsConn) write(ctx context.Context, frame []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.writeLocked(ctx, frame)
+}
+
+// writeLocked is write with c.writeMu held.
+func (c *wsConn) writeLocked(ctx context.Context, frame []byte) error {
 	deadline := time.Now().Add(writeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
 	if err := c.ws.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
@@ -181,14 +186,21 @@ func (s *Server) handleSocket(w http.ResponseWriter, r *http.Request) {
 		},
 		"connection_info": map[string]any{"app_id": s.opts.AppID},
 	})
-	if err := c.write(context.Background(), hello); err != nil {
-		s.logf("conn %d: hello: %v", c.index, err)
-		return
-	}
+	// The connection counts as live before hello is written, not after: the
+	// bot may read hello (and a test may send the next envelope) before the
+	// write returns here. The writer is held meanwhile, so an envelope sent
+	// now waits behind hello on the wire.
+	c.writeMu.Lock()
 	s.mu.Lock()
 	c.hello = true
 	s.notifyLocked(Change{Kind: ChangeConnectionUp, Conn: c.index})
 	s.mu.Unlock()
+	err = c.writeLocked(context.Background(), hello)
+	c.writeMu.Unlock()
+	if err != nil {
+		s.logf("conn %d: hello: %v", c.index, err)
+		return
+	}
 	s.logf("conn %d: hello sent (%d live)", c.index, n)
 
 	// Counted while this handler (itself counted by track) is running, so Add is safe.
