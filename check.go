@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
@@ -31,9 +31,20 @@ var requiredScopes = []struct {
 
 func always(config) bool { return true }
 
-// probeDeploymentID is well formed but cannot name a real deployment:
-// CodeDeploy's answer proves credentials and permission with no side effect.
-const probeDeploymentID = "d-0CHECK000"
+// probeID is a random, well-formed deployment ID. check reads it first;
+// only when CodeDeploy answers that it does not exist does check also send
+// StopDeployment for that same ID: a deployment that did not exist a moment
+// ago cannot be stopped, so the probe proves the stop permission with no
+// side effect. IDs are "d-" and nine upper-case letters or digits; a random
+// one names a real deployment with probability about 36^-9 per deployment.
+func probeID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := []byte("d-000000000")
+	for i := 2; i < len(b); i++ {
+		b[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	return string(b)
+}
 
 var errChecksFailed = errors.New("some checks failed")
 
@@ -155,19 +166,36 @@ func checkAWS(ctx context.Context) checkResult {
 	if awsCfg.Region == "" {
 		return checkResult{name: name, detail: "no AWS region", fix: "set AWS_REGION"}
 	}
-	client := deploy.NewClient(codedeploy.NewFromConfig(awsCfg), 1)
-	_, err = client.Get(ctx, probeDeploymentID)
+	client := deploy.NewClient(newCodeDeploy(awsCfg), 1)
+	id := probeID()
+	_, err = client.Get(ctx, id)
 	var de *deploy.Error
 	switch {
 	case err == nil:
-		return checkResult{name: name, ok: true, detail: "credentials work and codedeploy:GetDeployment is allowed in " + awsCfg.Region}
+		// Astronomically unlikely; never stop a deployment that exists.
+		return checkResult{name: name, ok: true, detail: fmt.Sprintf("credentials work and codedeploy:GetDeployment is allowed in %s; "+
+			"codedeploy:StopDeployment not probed (the random probe %s exists)", awsCfg.Region, id)}
 	case errors.As(err, &de) && de.Kind == deploy.KindNotFound:
-		return checkResult{name: name, ok: true, detail: fmt.Sprintf("credentials work and codedeploy:GetDeployment is allowed in %s (probe %s does not exist, as expected)", awsCfg.Region, probeDeploymentID)}
 	case errors.As(err, &de) && de.Kind == deploy.KindAccessDenied:
-		return checkResult{name: name, detail: "AWS refused GetDeployment (" + de.Code + ")",
-			fix: "attach iam-policy.json (codedeploy:GetDeployment and codedeploy:StopDeployment) to the bot's role or user"}
+		return checkResult{name: name, detail: "AWS refused codedeploy:GetDeployment (" + de.Code + ")",
+			fix: "attach iam-policy.json to the bot's role or user: GetDeployment on deploymentgroup ARNs, StopDeployment on \"*\""}
+	default:
+		return checkResult{name: name, detail: "GetDeployment failed: " + err.Error(),
+			fix: "check AWS_REGION, the credentials, and network access to CodeDeploy (AWS_ENDPOINT_URL_CODEDEPLOY if set)"}
 	}
-	return checkResult{name: name, detail: "GetDeployment failed: " + err.Error(),
+	_, err = client.Stop(ctx, id, false)
+	switch {
+	case errors.As(err, &de) && de.Kind == deploy.KindNotFound:
+		return checkResult{name: name, ok: true, detail: fmt.Sprintf("credentials work; codedeploy:GetDeployment and codedeploy:StopDeployment are allowed in %s "+
+			"(probe %s does not exist, as expected)", awsCfg.Region, id)}
+	case errors.As(err, &de) && de.Kind == deploy.KindAccessDenied:
+		return checkResult{name: name, detail: "AWS refused codedeploy:StopDeployment (" + de.Code + ")",
+			fix: "IAM grants StopDeployment only with \"Resource\": \"*\" (it has no resource type): give it a statement of its own, as in iam-policy.json"}
+	case err == nil:
+		return checkResult{name: name, detail: fmt.Sprintf("StopDeployment of the probe %s, which GetDeployment said does not exist, was accepted", id),
+			fix: "check AWS_ENDPOINT_URL_CODEDEPLOY: this is not how CodeDeploy answers"}
+	}
+	return checkResult{name: name, detail: "StopDeployment probe failed: " + err.Error(),
 		fix: "check AWS_REGION, the credentials, and network access to CodeDeploy (AWS_ENDPOINT_URL_CODEDEPLOY if set)"}
 }
 

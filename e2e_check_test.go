@@ -39,7 +39,7 @@ func TestE2E_Check(t *testing.T) {
 			"OK    slack bot scopes",
 			"OK    slack app token",
 			"OK    user group S0ONCALL  1 members",
-			"OK    aws codedeploy      credentials work and codedeploy:GetDeployment is allowed in us-east-1",
+			"OK    aws codedeploy      credentials work; codedeploy:GetDeployment and codedeploy:StopDeployment are allowed in us-east-1",
 		}},
 		{name: "bad configuration", env: map[string]string{"STOPDEPLOY_CONFIRM_TIMEOUT": "soon"},
 			want: []string{"FAIL  configuration  STOPDEPLOY_CONFIRM_TIMEOUT: is not a valid Go duration"}},
@@ -51,10 +51,12 @@ func TestE2E_Check(t *testing.T) {
 			want: []string{"FAIL  slack bot scopes", "missing usergroups:read (usergroups.users.list for STOPDEPLOY_ALLOWED_GROUPS)", "reinstall the app"}},
 		{name: "unknown user group", env: map[string]string{"STOPDEPLOY_ALLOWED_GROUPS": "S0ONCALL,S0NOSUCH"},
 			want: []string{"OK    user group S0ONCALL", "FAIL  user group S0NOSUCH", "no_such_subteam. Fix: check the ID in STOPDEPLOY_ALLOWED_GROUPS"}},
-		{name: "AWS access denied", setup: func(w *world) {
-			w.cd.Put(fakecodedeploy.Deployment{ID: probeDeploymentID, Application: "a", Group: "g",
-				GetFailure: &fakecodedeploy.Failure{Code: "AccessDeniedException"}})
-		}, want: []string{"FAIL  aws codedeploy", "AWS refused GetDeployment (AccessDeniedException). Fix: attach iam-policy.json"}},
+		{name: "AWS denies GetDeployment", setup: func(w *world) {
+			w.cd.Deny("", "", fakecodedeploy.OpGetDeployment)
+		}, want: []string{"FAIL  aws codedeploy", "AWS refused codedeploy:GetDeployment (AccessDeniedException). Fix: attach iam-policy.json"}},
+		{name: "AWS denies StopDeployment", setup: func(w *world) {
+			w.cd.Deny("", "", fakecodedeploy.OpStopDeployment)
+		}, want: []string{"FAIL  aws codedeploy", "AWS refused codedeploy:StopDeployment (AccessDeniedException)", `only with "Resource": "*"`}},
 		{name: "AWS unreachable", env: map[string]string{"AWS_ENDPOINT_URL_CODEDEPLOY": closedPort, "AWS_MAX_ATTEMPTS": "1"},
 			want: []string{"FAIL  aws codedeploy", "GetDeployment failed", "Fix: check AWS_REGION, the credentials, and network access"}},
 	}
@@ -79,8 +81,19 @@ func TestE2E_Check(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}
 			}
-			if calls := w.cd.Calls(); len(calls) > 1 || (len(calls) == 1 && calls[0].Target != "GetDeployment") {
-				t.Errorf("check made CodeDeploy calls %v, want at most one GetDeployment", calls)
+			// At most one GetDeployment, and a StopDeployment only of the
+			// ID that GetDeployment had just said does not exist.
+			calls := w.cd.Calls()
+			if len(calls) > 2 || (len(calls) >= 1 && calls[0].Target != "GetDeployment") {
+				t.Errorf("check made CodeDeploy calls %v, want one GetDeployment and at most one StopDeployment", calls)
+			}
+			if len(calls) == 2 {
+				if calls[1].Target != "StopDeployment" || calls[1].DeploymentID != calls[0].DeploymentID || calls[0].Result != "DeploymentDoesNotExistException" {
+					t.Errorf("check's second call %v after %v: want StopDeployment of the same ID, only after DeploymentDoesNotExistException", calls[1], calls[0])
+				}
+			}
+			if tt.ok && len(calls) != 2 {
+				t.Errorf("a passing check made calls %v: it must prove StopDeployment too", calls)
 			}
 			for _, c := range w.slack.Calls() {
 				if strings.HasPrefix(c, "chat.") {

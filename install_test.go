@@ -14,7 +14,14 @@ import (
 )
 
 // TestIAMPolicy_GrantsOnlyGetAndStopDeployment: least privilege, checked.
-func TestIAMPolicy_GrantsOnlyGetAndStopDeployment(t *testing.T) {
+// TestIAMPolicy_GrantsWhatIAMCanGrant holds iam-policy.json to what IAM's
+// Service Authorization Reference says (CodeDeploy's "Actions, resources,
+// and condition keys" table): GetDeployment has the resource type
+// deploymentgroup, so it is scoped to deployment-group ARNs; StopDeployment
+// has no resource type, so only "Resource": "*" grants it, alone in its
+// own statement. A statement naming group ARNs for StopDeployment would be
+// refused on every real stop.
+func TestIAMPolicy_GrantsWhatIAMCanGrant(t *testing.T) {
 	raw, err := os.ReadFile("iam-policy.json")
 	if err != nil {
 		t.Fatal(err)
@@ -31,10 +38,9 @@ func TestIAMPolicy_GrantsOnlyGetAndStopDeployment(t *testing.T) {
 	if policy.Version != "2012-10-17" {
 		t.Errorf("Version = %q", policy.Version)
 	}
-	if len(policy.Statement) == 0 {
-		t.Fatal("no statements")
-	}
-	resourceARN := regexp.MustCompile(`^arn:aws:codedeploy:[a-z0-9*-]+:(\d{12}|\*):deploymentgroup:[^/\s]+/[^/\s]+$`)
+	groupARN := regexp.MustCompile(`^arn:aws:codedeploy:[a-z0-9*-]+:(\d{12}|\*):deploymentgroup:[^/\s]+/[^/\s]+$`)
+	// Actions without a resource type in the reference: "*" only, and alone.
+	noResourceType := map[string]bool{"codedeploy:StopDeployment": true}
 	var granted []string
 	for i, st := range policy.Statement {
 		for key := range st {
@@ -46,10 +52,21 @@ func TestIAMPolicy_GrantsOnlyGetAndStopDeployment(t *testing.T) {
 		if err := json.Unmarshal(st["Effect"], &effect); err != nil || effect != "Allow" {
 			t.Errorf("statement %d Effect = %s", i, st["Effect"])
 		}
-		granted = append(granted, stringOrList(t, st["Action"])...)
-		for _, r := range stringOrList(t, st["Resource"]) {
-			if !resourceARN.MatchString(r) {
-				t.Errorf("statement %d Resource %q is not a CodeDeploy deployment group ARN", i, r)
+		actions := stringOrList(t, st["Action"])
+		resources := stringOrList(t, st["Resource"])
+		granted = append(granted, actions...)
+		for _, a := range actions {
+			switch {
+			case noResourceType[a]:
+				if len(actions) != 1 || !slices.Equal(resources, []string{"*"}) {
+					t.Errorf("statement %d: %s has no resource type in IAM, so it needs a statement of its own on \"*\"; got actions %v on %v", i, a, actions, resources)
+				}
+			default:
+				for _, r := range resources {
+					if !groupARN.MatchString(r) {
+						t.Errorf("statement %d: %s on %q: reads must be scoped to deployment-group ARNs", i, a, r)
+					}
+				}
 			}
 		}
 	}

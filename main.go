@@ -68,7 +68,9 @@ func printHelp(w io.Writer) error {
 Usage:
   stopdeploy           run the bot (Socket Mode), configured by the environment below
   stopdeploy check     check the configuration, the Slack tokens and scopes, the user
-                       groups and the AWS credentials, changing nothing; exits 1 on a failure
+                       groups and the AWS credentials, changing nothing; exits 1 on a failure.
+                       It proves codedeploy:StopDeployment by reading a random deployment ID
+                       and, only once CodeDeploy says it does not exist, stopping that same ID
   stopdeploy sandbox   try the bot in a browser against loopback fakes (-addr host:port)
   stopdeploy help      show this help
 
@@ -216,12 +218,17 @@ func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger, obs bot.Observ
 	}, bot.Deps{
 		Socket: smc,
 		Slack:  api,
+		// Its own connections: answers to a flood of requests cannot make
+		// a stop's thread reply and card wait for a connection.
+		Reports: newSlackAPI(cfg, logger),
 		Auth: auth.NewChecker(auth.Policy{
 			Users:    cfg.AllowedUsers,
 			Groups:   cfg.AllowedGroups,
 			Channels: cfg.AllowedChannels,
 		}, api),
-		Deploy:   deploy.NewClient(codedeploy.NewFromConfig(awsCfg), deploy.DefaultMaxInFlight),
+		// Stops have a client (and so connections) of their own: lookups
+		// and follow-ups cannot make a stop wait for a connection.
+		Deploy:   deploy.NewClientSplit(newCodeDeploy(awsCfg), newCodeDeploy(awsCfg), deploy.DefaultMaxInFlight),
 		Log:      logger,
 		Observer: obs,
 	})
@@ -229,11 +236,30 @@ func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger, obs bot.Observ
 
 var _ bot.Observer = (*metrics.Metrics)(nil)
 
+// newCodeDeploy is a CodeDeploy client with its own bounded connections,
+// whose answers are refused past deploy.MaxAnswerBytes.
+func newCodeDeploy(awsCfg aws.Config) *codedeploy.Client {
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		// Keep a connection for every call that may be in flight (a burst
+		// during an incident would otherwise dial and drop them), and no more.
+		t.MaxIdleConnsPerHost = deploy.DefaultMaxInFlight
+		t.MaxConnsPerHost = deploy.DefaultMaxInFlight
+	})
+	return codedeploy.NewFromConfig(awsCfg, func(o *codedeploy.Options) {
+		o.HTTPClient = deploy.LimitAnswers(httpClient, deploy.MaxAnswerBytes)
+	})
+}
+
 // slackHTTPClient reuses connections across a burst of requests (the
-// default transport keeps two idle connections per host).
+// default transport keeps two idle connections per host), and opens at
+// most slackMaxConns: with Slack slow, more work waits for a connection
+// instead of opening sockets until the process runs out of descriptors.
+const slackMaxConns = 64
+
 func slackHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 64
+	t.MaxIdleConnsPerHost = slackMaxConns
+	t.MaxConnsPerHost = slackMaxConns
 	return &http.Client{Timeout: 30 * time.Second, Transport: t}
 }
 

@@ -3,15 +3,26 @@ package bot
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 )
 
-// auditEvent is one step of a request: requested, refused, confirmed,
-// cancelled, expired, stop_result, stop_error or final_state. Each becomes
-// one JSON log line and, when configured, a message in the audit channel.
+// Audit events: each is logged, posted and counted in one place (audit).
+const (
+	evRequested  = "requested"
+	evRefused    = "refused"
+	evConfirmed  = "confirmed"
+	evCancelled  = "cancelled"
+	evExpired    = "expired"
+	evStopResult = "stop_result"
+	evStopError  = "stop_error"
+	evFinalState = "final_state"
+)
+
+// auditEvent is one step of a request. Each becomes one JSON log line and,
+// when configured, a line in the audit channel.
 type auditEvent struct {
 	Event      string
 	User       string
@@ -22,10 +33,14 @@ type auditEvent struct {
 	MessageTS  string // the confirmation, once there is one
 }
 
-// audit records ev. ctx must be the work context (a handler's own), not a
-// short-lived one: the audit channel post outlives the call, until the
-// shutdown grace period ends.
-func (b *Bot) audit(ctx context.Context, log zerolog.Logger, ev auditEvent) {
+// audit records ev: the JSON log line at once, whatever Slack does, and a
+// post to the audit channel through its pacer.
+func (b *Bot) audit(ev auditEvent) {
+	b.auditLog(ev)
+	b.auditPost(ev)
+}
+
+func (b *Bot) auditLog(ev auditEvent) {
 	b.log.Info().
 		Bool("audit", true).
 		Str("event", ev.Event).
@@ -36,20 +51,173 @@ func (b *Bot) audit(ctx context.Context, log zerolog.Logger, ev auditEvent) {
 		Str("message_ts", ev.MessageTS).
 		Str("detail", ev.Detail).
 		Msg("audit " + ev.Event)
-	if b.cfg.AuditChannel == "" {
+}
+
+func (b *Bot) auditPost(ev auditEvent) {
+	if b.auditQ == nil {
 		return
 	}
-	// The audit channel is a copy for the record: posting it must not delay
-	// the flow, but shutdown waits for it (within the grace period).
-	text := fmt.Sprintf("`%s` %s by %s in <#%s>: *%s*", ev.Deployment, ev.Event, mention(ev.User), ev.Channel, escape(ev.Outcome))
+	b.auditQ.add(ev)
+}
+
+func auditText(ev auditEvent) string {
+	text := fmt.Sprintf("`%s` %s by %s in <#%s>: *%s*", ev.Deployment, ev.Event, mention(ev.User), ev.Channel, awsText(ev.Outcome))
 	if ev.Detail != "" {
-		text += " · " + escape(ev.Detail)
+		text += " · " + awsText(ev.Detail)
 	}
-	b.auditPosts.Go(func() {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if _, _, err := b.slack.PostMessageContext(ctx, b.cfg.AuditChannel, slack.MsgOptionText(text, false)); err != nil {
-			log.Error().Err(err).Str("audit_channel", b.cfg.AuditChannel).Msg("could not post to the audit channel")
+	return text
+}
+
+// Slack allows about one message per second per channel, with short bursts
+// ("chat.postMessage" method page, rate limits). The audit channel is one
+// channel: the bot paces its own posts to it, so that a flood of refusals
+// cannot make Slack drop the events that matter, and coalesces refusals to
+// one line per user per minute with a count. The JSON log keeps every event.
+const (
+	auditBurst     = 3
+	auditEvery     = time.Second
+	auditCoalesce  = time.Minute
+	auditMaxQueued = 5000 // refusal lines beyond it are dropped; other events never are
+	auditAttempts  = 3
+)
+
+// auditQueue is the audit channel's pacer.
+type auditQueue struct {
+	b       *Bot
+	channel string
+	now     func() time.Time
+
+	mu       sync.Mutex
+	lines    []string
+	refusals map[string]*refusals // user → this window's refusals
+	closing  bool
+	wake     chan struct{}
+}
+
+type refusals struct {
+	since time.Time
+	more  int // refusals after the first, not yet posted
+}
+
+func newAuditQueue(b *Bot, channel string) *auditQueue {
+	return &auditQueue{b: b, channel: channel, now: b.now, refusals: map[string]*refusals{}, wake: make(chan struct{}, 1)}
+}
+
+func (q *auditQueue) add(ev auditEvent) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if ev.Event == evRefused {
+		now := q.now()
+		q.flushRefusalsLocked(now, false)
+		if r, ok := q.refusals[ev.User]; ok {
+			r.more++
+			return
 		}
-	})
+		q.refusals[ev.User] = &refusals{since: now}
+		if len(q.lines) >= auditMaxQueued {
+			q.b.log.Warn().Str("user", ev.User).Msg("audit channel queue full: refusal not posted (it is in the log)")
+			return
+		}
+	}
+	q.lines = append(q.lines, auditText(ev))
+	q.signal()
+}
+
+// flushRefusalsLocked queues a count line for every refusal window that has
+// ended (every window when all is set).
+func (q *auditQueue) flushRefusalsLocked(now time.Time, all bool) {
+	for user, r := range q.refusals {
+		if !all && now.Sub(r.since) < auditCoalesce {
+			continue
+		}
+		delete(q.refusals, user)
+		if r.more > 0 {
+			q.lines = append(q.lines, fmt.Sprintf("%s was refused %d more times since %s (each is in the bot's log).",
+				mention(user), r.more, slackTime(r.since)))
+		}
+	}
+	q.signal()
+}
+
+func (q *auditQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close flushes the refusal counts; run then posts what is queued and ends.
+func (q *auditQueue) close() {
+	q.mu.Lock()
+	q.closing = true
+	q.flushRefusalsLocked(q.now(), true)
+	q.mu.Unlock()
+}
+
+func (q *auditQueue) take() (line string, ok, closing bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.flushRefusalsLocked(q.now(), false)
+	if len(q.lines) == 0 {
+		return "", false, q.closing
+	}
+	line = q.lines[0]
+	q.lines = q.lines[1:]
+	return line, true, q.closing
+}
+
+// run posts queued lines, at most auditBurst at once and then one per
+// auditEvery, until close and an empty queue, or until ctx ends.
+func (q *auditQueue) run(ctx context.Context) {
+	tokens := auditBurst
+	refill := time.NewTicker(auditEvery)
+	defer refill.Stop()
+	for {
+		line, ok, closing := q.take()
+		if !ok {
+			if closing {
+				return
+			}
+			select {
+			case <-q.wake:
+			case <-refill.C:
+				tokens = min(tokens+1, auditBurst)
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		for tokens == 0 {
+			select {
+			case <-refill.C:
+				tokens++
+			case <-ctx.Done():
+				q.b.log.Warn().Msg("shutting down: audit channel lines left unposted (they are in the log)")
+				return
+			}
+		}
+		tokens--
+		q.post(ctx, line)
+	}
+}
+
+func (q *auditQueue) post(ctx context.Context, line string) {
+	wait := reportBackoff
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, reportAttempt)
+		_, _, err := q.b.reportSlack.PostMessageContext(actx, q.channel, slack.MsgOptionText(limit(line, maxText), false))
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == auditAttempts || permanentSlackError(err) || ctx.Err() != nil {
+			q.b.log.Error().Err(err).Str("audit_channel", q.channel).Msg("could not post to the audit channel")
+			return
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		wait *= 2
+	}
 }

@@ -3,6 +3,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,8 +69,12 @@ var (
 
 // Deps are the bot's collaborators.
 type Deps struct {
-	Socket   *socketmode.Client
-	Slack    slackAPI
+	Socket *socketmode.Client
+	Slack  slackAPI
+	// Reports, optional, is the client for a stop's record (thread, card,
+	// audit channel). Give it connections of its own, and no flood of
+	// answers to other requests can hold a stop's report back. Default Slack.
+	Reports  slackAPI
 	Auth     authorizer
 	Deploy   stopper
 	Log      zerolog.Logger
@@ -84,38 +89,76 @@ type Bot struct {
 	socket socket
 	events <-chan socketmode.Event
 	slack  slackAPI
-	auth   authorizer
-	deploy stopper
-	log    zerolog.Logger
-	now    func() time.Time
-	obs    Observer
+	// reportSlack writes the record of what was done: thread replies, card
+	// updates and the audit channel.
+	reportSlack slackAPI
+	auth        authorizer
+	deploy      stopper
+	log         zerolog.Logger
+	now         func() time.Time
+	obs         Observer
 
 	claims     claims
+	commands   *admission     // slash commands in flight
+	clicks     *admission     // button presses in flight
 	work       sync.WaitGroup // handlers of acknowledged envelopes
 	follows    sync.WaitGroup // follow-ups of stopped deployments
-	auditPosts sync.WaitGroup // messages to the audit channel
+	reports    sync.WaitGroup // reporters' lanes
+	auditPosts sync.WaitGroup // the audit channel's pacer
+
+	// reportCtx outlives Run's context and the work context: reports of
+	// what was done must still be made while the bot shuts down.
+	reportCtx   context.Context
+	reportersMu sync.Mutex
+	reporters   map[string]*reporter
+	auditQ      *auditQueue // nil without an audit channel
 }
+
+// Defaults for zero durations in Config, as documented in the README.
+const (
+	defaultConfirmTimeout = 10 * time.Minute
+	defaultFollowInterval = 10 * time.Second
+	defaultFollowTimeout  = 15 * time.Minute
+	defaultShutdownGrace  = 7 * time.Second
+	defaultAWSCallTimeout = 30 * time.Second
+	// reportGrace is how long reports may still run once the work context
+	// is cancelled; with ShutdownGrace it stays inside the 10 s a platform
+	// gives between SIGTERM and SIGKILL.
+	reportGrace = 1500 * time.Millisecond
+)
 
 // New returns a Bot. Zero durations in cfg get their documented defaults.
 func New(cfg Config, deps Deps) *Bot {
-	if cfg.ShutdownGrace <= 0 {
-		cfg.ShutdownGrace = 7 * time.Second
-	}
-	if cfg.AWSCallTimeout <= 0 {
-		cfg.AWSCallTimeout = 30 * time.Second
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&cfg.ConfirmTimeout, defaultConfirmTimeout},
+		{&cfg.FollowInterval, defaultFollowInterval},
+		{&cfg.FollowTimeout, defaultFollowTimeout},
+		{&cfg.ShutdownGrace, defaultShutdownGrace},
+		{&cfg.AWSCallTimeout, defaultAWSCallTimeout},
+	} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
 	obs := deps.Observer
 	if obs == nil {
 		obs = noObserver{}
 	}
 	b := &Bot{
-		cfg:    cfg,
-		slack:  observedSlack{deps.Slack, obs},
-		auth:   deps.Auth,
-		deploy: observedStopper{deps.Deploy, obs},
-		log:    deps.Log,
-		now:    deps.Now,
-		obs:    obs,
+		cfg:         cfg,
+		slack:       observedSlack{deps.Slack, obs},
+		reportSlack: observedSlack{cmp.Or[slackAPI](deps.Reports, deps.Slack), obs},
+		auth:        deps.Auth,
+		deploy:      observedStopper{deps.Deploy, obs},
+		log:         deps.Log,
+		now:         deps.Now,
+		obs:         obs,
+		// Until Run replaces it: reports made outside Run (unit tests) are
+		// bounded by their own deadlines.
+		reportCtx: context.Background(),
 	}
 	if deps.Socket != nil {
 		b.socket, b.events = deps.Socket, deps.Socket.Events
@@ -124,7 +167,20 @@ func New(cfg Config, deps Deps) *Bot {
 		b.now = time.Now
 	}
 	b.claims.now = b.now
+	b.commands = newAdmission(maxCommandsInFlight, maxCommandsPerUser, b.now)
+	b.clicks = newAdmission(maxClicksInFlight, maxClicksPerUser, b.now)
+	if cfg.AuditChannel != "" {
+		b.auditQ = newAuditQueue(b, cfg.AuditChannel)
+	}
 	return b
+}
+
+// recoverGoroutine ends a goroutine's panic with a log line: one bad
+// request must not take the bot down. Use it deferred, first.
+func (b *Bot) recoverGoroutine(what string) {
+	if r := recover(); r != nil {
+		b.log.Error().Str("goroutine", what).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("goroutine panicked")
+	}
 }
 
 // Run connects to Slack and handles envelopes until ctx ends, then lets
@@ -136,6 +192,15 @@ func (b *Bot) Run(ctx context.Context) error {
 	// loose from ctx and cancelled only when the grace period runs out.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	reportCtx, cancelReports := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReports()
+	b.reportCtx = reportCtx
+	if b.auditQ != nil {
+		b.auditPosts.Go(func() {
+			defer b.recoverGoroutine("audit channel")
+			b.auditQ.run(reportCtx)
+		})
+	}
 
 	socketCtx, stopSocket := context.WithCancel(ctx)
 	defer stopSocket()
@@ -158,7 +223,7 @@ loop:
 			socketDone = nil
 			break loop
 		case evt := <-b.events:
-			if j := b.dispatch(ctx, evt, time.Now()); j.handle != nil {
+			if j := b.dispatch(ctx, workCtx, evt, time.Now()); j.handle != nil {
 				held.add(j, time.Now())
 			}
 		case <-held.due():
@@ -171,19 +236,25 @@ loop:
 	if socketDone != nil {
 		<-socketDone
 	}
-	b.drain(cancelWork)
+	b.drain(cancelWork, cancelReports)
 	return runErr
 }
 
-// drain waits for handlers and follow-ups, cancelling their context if
-// they outlast the grace period.
-func (b *Bot) drain(cancelWork context.CancelFunc) {
+// drain waits for handlers, follow-ups, reports and the audit channel. Work
+// outlasting the grace period is cancelled; reports of it (a stop that
+// CodeDeploy did not confirm in time, say) get reportGrace more.
+func (b *Bot) drain(cancelWork, cancelReports context.CancelFunc) {
 	done := make(chan struct{})
 	go func() {
-		// Handlers start follow-ups and audit posts, follow-ups start audit
-		// posts: wait in that order so nothing is added to a finished group.
+		defer b.recoverGoroutine("drain")
+		// Handlers start follow-ups and reports, follow-ups start reports:
+		// wait in that order so nothing is added to a finished group.
 		b.work.Wait()
 		b.follows.Wait()
+		b.reports.Wait()
+		if b.auditQ != nil {
+			b.auditQ.close()
+		}
 		b.auditPosts.Wait()
 		close(done)
 	}()
@@ -196,11 +267,18 @@ func (b *Bot) drain(cancelWork context.CancelFunc) {
 		b.log.Warn().Dur("grace", b.cfg.ShutdownGrace).Msg("in-flight work outlasted the shutdown grace period: cancelling it")
 		cancelWork()
 	}
+	select {
+	case <-done:
+		return
+	case <-time.After(reportGrace):
+		b.log.Warn().Msg("reports to Slack outlasted the exit budget: giving up on them (the audit log has every outcome)")
+		cancelReports()
+	}
 	// Cancelled work returns at once unless something ignores its context;
 	// the process must still exit in time.
 	select {
 	case <-done:
-	case <-time.After(time.Second):
+	case <-time.After(500 * time.Millisecond):
 		b.log.Error().Msg("in-flight work ignored cancellation: exiting without it")
 	}
 }
@@ -214,7 +292,7 @@ type job struct {
 
 // dispatch runs in the event loop, so it only acknowledges and returns the
 // work to do: slow work here would delay every other envelope.
-func (b *Bot) dispatch(runCtx context.Context, evt socketmode.Event, received time.Time) job {
+func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socketmode.Event, received time.Time) job {
 	switch evt.Type {
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
@@ -223,8 +301,8 @@ func (b *Bot) dispatch(runCtx context.Context, evt socketmode.Event, received ti
 			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
 			return job{}
 		}
-		return job{"slash_command", func(ctx context.Context) { b.handleCommand(ctx, cmd) },
-			recipient{channel: cmd.ChannelID, user: cmd.UserID, responseURL: cmd.ResponseURL}}
+		to := recipient{channel: cmd.ChannelID, user: cmd.UserID, responseURL: cmd.ResponseURL}
+		return b.admit(b.commands, "slash_command", to, func(ctx context.Context) { b.handleCommand(ctx, cmd) })
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		b.ack(evt.Request, received)
@@ -232,8 +310,8 @@ func (b *Bot) dispatch(runCtx context.Context, evt socketmode.Event, received ti
 			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
 			return job{}
 		}
-		return job{"interactive", func(ctx context.Context) { b.handleInteraction(runCtx, ctx, cb) },
-			recipient{channel: cb.Channel.ID, user: cb.User.ID, responseURL: cb.ResponseURL}}
+		to := recipient{channel: cb.Channel.ID, user: cb.User.ID, responseURL: cb.ResponseURL}
+		return b.admit(b.clicks, "interactive", to, func(ctx context.Context) { b.handleInteraction(runCtx, ctx, cb) })
 	case socketmode.EventTypeEventsAPI:
 		b.ack(evt.Request, received)
 		b.log.Debug().Msg("skipped Events API envelope: the bot subscribes to no events")
@@ -290,6 +368,28 @@ func (b *Bot) dispatch(runCtx context.Context, evt socketmode.Event, received ti
 		b.log.Debug().Str("type", string(evt.Type)).Msg("ignored socket mode event")
 	}
 	return job{}
+}
+
+// admit returns the job for an acknowledged envelope if its caps allow it.
+// Dropped work is logged, and its user told to slow down once a minute.
+func (b *Bot) admit(a *admission, what string, to recipient, handle func(context.Context)) job {
+	leave, warn := a.enter(to.user)
+	if leave == nil {
+		b.log.Warn().Str("user", to.user).Str("channel", to.channel).Str("handler", what).
+			Msg("dropped: too many requests in flight (acknowledged, not handled)")
+		b.obs.Refused("overloaded")
+		if !warn {
+			return job{}
+		}
+		return job{what + "_slow_down", func(ctx context.Context) {
+			b.tell(ctx, b.log, to, "You are sending requests faster than I can handle them, so I am skipping some. "+
+				"Wait a moment, then send the one you need once.")
+		}, to}
+	}
+	return job{what, func(ctx context.Context) {
+		defer leave()
+		handle(ctx)
+	}, to}
 }
 
 // ack acknowledges an envelope at once: Slack shows the user an error if
@@ -380,34 +480,46 @@ func (q *burst) take() []job {
 
 // claims makes the first click on a confirmation win in this process, so
 // StopDeployment is called once per confirmation however many clicks
-// arrive. A claim is kept until a minute after the confirmation expires,
-// which bounds the map: by then any click is refused as expired, and a
-// confirmation already acted on has no buttons left to click.
+// arrive, and a later click can be told who won. A claim is kept until a
+// minute after the confirmation expires, which bounds the map: by then any
+// click is refused as expired, and a confirmation already acted on has no
+// buttons left to click.
 type claims struct {
 	now func() time.Time
 	mu  sync.Mutex
-	m   map[string]time.Time // key → when the claim may be forgotten
+	m   map[string]claim // key → the winning click
+}
+
+// claim is the click that won a confirmation.
+type claim struct {
+	user   string
+	action string // actionStop or actionCancel
+	at     time.Time
+	forget time.Time // when the claim may be dropped
 }
 
 const claimMargin = time.Minute
 
-func (c *claims) claim(key string, expires time.Time) bool {
+// claim records a click by user on key; if an earlier click won, it
+// returns that one and false.
+func (c *claims) claim(key string, expires time.Time, user, action string) (claim, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	if c.m == nil {
-		c.m = make(map[string]time.Time)
+		c.m = make(map[string]claim)
 	}
-	for k, forget := range c.m {
-		if now.After(forget) {
+	for k, cl := range c.m {
+		if now.After(cl.forget) {
 			delete(c.m, k)
 		}
 	}
-	if _, taken := c.m[key]; taken {
-		return false
+	if won, taken := c.m[key]; taken {
+		return won, false
 	}
-	c.m[key] = expires.Add(claimMargin)
-	return true
+	won := claim{user: user, action: action, at: now, forget: expires.Add(claimMargin)}
+	c.m[key] = won
+	return won, true
 }
 
 func (c *claims) len() int {

@@ -105,17 +105,17 @@ func TestClaims_FirstWinsUntilLongAfterExpiry(t *testing.T) {
 	now := time.Unix(1795734000, 0)
 	c := claims{now: func() time.Time { return now }}
 	expires := now.Add(10 * time.Minute)
-	if !c.claim("C1/1.1", expires) {
+	if _, ok := c.claim("C1/1.1", expires, "U1", actionStop); !ok {
 		t.Fatal("first claim lost")
 	}
-	if c.claim("C1/1.1", expires) {
-		t.Fatal("second claim won")
+	if won, ok := c.claim("C1/1.1", expires, "U2", actionCancel); ok || won.user != "U1" || won.action != actionStop {
+		t.Fatalf("second claim: won %t, winner %+v; want the first click named as the winner", ok, won)
 	}
-	if !c.claim("C1/2.2", expires) {
+	if _, ok := c.claim("C1/2.2", expires, "U2", actionStop); !ok {
 		t.Fatal("a claim on another confirmation lost")
 	}
 	now = expires.Add(claimMargin + time.Second)
-	c.claim("C1/3.3", now.Add(time.Minute))
+	c.claim("C1/3.3", now.Add(time.Minute), "U1", actionStop)
 	if n := c.len(); n != 1 {
 		t.Errorf("claims kept = %d after the first two expired, want 1", n)
 	}
@@ -139,7 +139,7 @@ func TestHandleStop_ConcurrentClicksStopOnce(t *testing.T) {
 	}
 	now := time.Unix(1795734000, 0)
 	b, sl, _ := newTestBot(t, Config{}, s, func() time.Time { return now })
-	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ExpiresAt: now.Add(time.Minute)}
+	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: now.Add(time.Minute)}
 
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -148,6 +148,7 @@ func TestHandleStop_ConcurrentClicksStopOnce(t *testing.T) {
 	}
 	wg.Wait()
 	b.follows.Wait()
+	b.reports.Wait()
 	if stops != 1 {
 		t.Errorf("StopDeployment calls = %d for 20 clicks, want 1", stops)
 	}
@@ -163,8 +164,9 @@ func TestHandleStop_ExpiredCallsNothing(t *testing.T) {
 		return deploy.StopResult{}, nil
 	}}
 	b, sl, logs := newTestBot(t, Config{}, s, func() time.Time { return now })
-	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ExpiresAt: now}
+	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: now}
 	b.handleInteraction(context.Background(), context.Background(), clickOn(c, "U0BOB", actionStop))
+	b.reports.Wait()
 	if got := sl.matching("update C0DEPLOYS", ""); len(got) != 1 {
 		t.Errorf("updates = %q, want one", got)
 	}
@@ -190,7 +192,7 @@ func TestFollow_SaysSoWhenTheBotShutsDown(t *testing.T) {
 	c := click{conf: commands.Confirmation{DeploymentID: "d-LGUMS25CC"}, channel: "C0DEPLOYS", ts: "1795734000.000100", log: b.log}
 	done := make(chan struct{})
 	go func() {
-		b.follow(runCtx, context.Background(), c, nil)
+		b.follow(runCtx, c, b.reporterFor(c), nil)
 		close(done)
 	}()
 	<-reading
@@ -200,6 +202,7 @@ func TestFollow_SaysSoWhenTheBotShutsDown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("follow did not end after shutdown")
 	}
+	b.reports.Wait()
 	if got := sl.matching("post C0DEPLOYS thread=1795734000.000100", "The bot is shutting down and stopped following `d-LGUMS25CC` (last seen *InProgress*)"); len(got) != 1 {
 		t.Errorf("shutdown notes = %q", sl.calls)
 	}
@@ -264,5 +267,83 @@ func TestCeilSecond(t *testing.T) {
 		if got := ceilSecond(tt.in); !got.Equal(tt.want) {
 			t.Errorf("ceilSecond(%v) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestNew_GivesZeroDurationsTheirDefaults(t *testing.T) {
+	b := New(Config{}, Deps{Slack: &fakeSlack{}, Auth: allowAll{}, Deploy: fakeStopper{}, Log: zerolog.Nop()})
+	for name, got := range map[string]time.Duration{
+		"ConfirmTimeout": b.cfg.ConfirmTimeout, "FollowInterval": b.cfg.FollowInterval, "FollowTimeout": b.cfg.FollowTimeout,
+		"ShutdownGrace": b.cfg.ShutdownGrace, "AWSCallTimeout": b.cfg.AWSCallTimeout,
+	} {
+		if got <= 0 {
+			t.Errorf("%s = %v after New, want its default", name, got)
+		}
+	}
+	// The follow-up's ticker panics on a zero interval.
+	c := click{conf: commands.Confirmation{DeploymentID: "d-LGUMS25CC"}, channel: "C0DEPLOYS", ts: "1795734000.000100", log: b.log}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b.follow(ctx, c, b.reporterFor(c), nil)
+	b.reports.Wait()
+}
+
+func TestFollow_APanicIsRecovered(t *testing.T) {
+	s := fakeStopper{get: func(context.Context, string) (deploy.Deployment, error) { panic("boom in GetDeployment") }}
+	b, _, logs := newTestBot(t, Config{}, s, time.Now)
+	c := click{conf: commands.Confirmation{DeploymentID: "d-LGUMS25CC"}, channel: "C0DEPLOYS", ts: "1795734000.000100", log: b.log}
+	b.startFollow(context.Background(), c, b.reporterFor(c), nil)
+	b.follows.Wait() // the process is still here
+	if !strings.Contains(logs.String(), `"goroutine":"follow-up"`) || !strings.Contains(logs.String(), "boom in GetDeployment") {
+		t.Errorf("panic not logged: %s", logs)
+	}
+}
+
+func TestReporter_APanicIsRecovered(t *testing.T) {
+	b, _, logs := newTestBot(t, Config{}, fakeStopper{}, time.Now)
+	b.reportSlack = &panickySlack{}
+	c := click{channel: "C0DEPLOYS", ts: "1795734000.000100", log: b.log}
+	b.reporterFor(c).reply("hello")
+	b.reports.Wait()
+	if !strings.Contains(logs.String(), `"goroutine":"report"`) {
+		t.Errorf("panic not logged: %s", logs)
+	}
+}
+
+type panickySlack struct{ fakeSlack }
+
+func (*panickySlack) PostMessageContext(context.Context, string, ...slack.MsgOption) (string, string, error) {
+	panic("boom in chat.postMessage")
+}
+
+func TestAdmission_CapsTotalAndPerUserAndWarnsOnceAMinute(t *testing.T) {
+	now := time.Unix(1795734000, 0)
+	a := newAdmission(3, 2, func() time.Time { return now })
+	var leaves []func()
+	for _, u := range []string{"U1", "U1", "U2"} {
+		leave, _ := a.enter(u)
+		if leave == nil {
+			t.Fatalf("%s refused under the caps", u)
+		}
+		leaves = append(leaves, leave)
+	}
+	if leave, warn := a.enter("U3"); leave != nil || !warn {
+		t.Errorf("over the total cap: admitted %t, warn %t; want refused with a warning", leave != nil, warn)
+	}
+	if _, warn := a.enter("U3"); warn {
+		t.Error("warned twice within a minute")
+	}
+	leaves[2]()
+	if leave, _ := a.enter("U1"); leave != nil {
+		t.Error("U1 admitted over its share")
+	}
+	if leave, _ := a.enter("U3"); leave == nil {
+		t.Error("U3 refused although a slot is free")
+	}
+	now = now.Add(slowDownEvery)
+	leaves[0]()
+	leaves[1]()
+	if leave, _ := a.enter("U1"); leave == nil {
+		t.Error("U1 refused after its handlers ended")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -23,6 +24,15 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 	outcome := "usage"
 	defer func() { b.obs.Command(outcome) }()
 
+	if where := directMessage(cmd); where != "" {
+		log.Info().Str("outcome", "direct_message").Msg("refused a command in a direct message")
+		b.tell(ctx, log, to, fmt.Sprintf("I only stop deployments where others can see it: this is %s. "+
+			"Run the command in your team's deployment or incident channel instead.", where))
+		b.obs.Refused("direct_message")
+		outcome = "direct_message"
+		return
+	}
+
 	req, err := commands.Parse(cmd.Text)
 	if err != nil {
 		reply := commands.Usage()
@@ -35,7 +45,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		return
 	}
 	log = log.With().Str("deployment", req.DeploymentID).Logger()
-	ev := auditEvent{Event: "requested", User: cmd.UserID, Channel: cmd.ChannelID, Deployment: req.DeploymentID}
+	ev := auditEvent{Event: evRequested, User: cmd.UserID, Channel: cmd.ChannelID, Deployment: req.DeploymentID}
 
 	if !b.authorized(ctx, log, to, ev, "command") {
 		outcome = "refused"
@@ -47,7 +57,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 	cancel()
 	if err != nil {
 		var de *deploy.Error
-		explain := fmt.Sprintf("I could not look up `%s`: %v", req.DeploymentID, err)
+		explain := fmt.Sprintf("I could not look up `%s`: %s", req.DeploymentID, awsText(err.Error()))
 		ev.Outcome = "lookup_failed"
 		if errors.As(err, &de) {
 			explain, ev.Outcome = de.Explain(), de.Kind.String()
@@ -55,16 +65,16 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		log.Warn().Err(err).Msg("GetDeployment failed")
 		b.tell(ctx, log, to, explain)
 		ev.Detail = explain
-		b.audit(ctx, log, ev)
+		b.audit(ev)
 		outcome = ev.Outcome
 		return
 	}
 	if d.Final() {
 		reply := fmt.Sprintf("Deployment `%s` (%s / %s) has already completed: it is *%s*. There is nothing to stop.",
-			d.ID, escape(d.Application), escape(d.Group), escape(d.Status))
+			d.ID, awsText(d.Application), awsText(d.Group), statusWords(d.Status))
 		b.tell(ctx, log, to, reply)
 		ev.Outcome, ev.Detail = "already_completed", "status "+d.Status
-		b.audit(ctx, log, ev)
+		b.audit(ev)
 		outcome = ev.Outcome
 		return
 	}
@@ -73,6 +83,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		DeploymentID: req.DeploymentID,
 		Rollback:     req.Rollback,
 		RequesterID:  cmd.UserID,
+		ChannelID:    cmd.ChannelID,
 		// The button holds whole seconds: round up, never shortening the timeout.
 		ExpiresAt: ceilSecond(b.now().Add(b.cfg.ConfirmTimeout)),
 	}
@@ -81,7 +92,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 	if err != nil {
 		log.Warn().Err(err).Msg("could not post the confirmation")
 		ev.Outcome = "post_failed"
-		reply := fmt.Sprintf("I could not post the confirmation for `%s` in this channel (%v). Nothing was stopped.", d.ID, err)
+		reply := fmt.Sprintf("I could not post the confirmation for `%s` in this channel (%s). Nothing was stopped.", d.ID, escape(err.Error()))
 		if slackError(err, "not_in_channel", "channel_not_found") {
 			// chat.postEphemeral fails in such a channel too; the command's
 			// response_url does not need the bot to be a member.
@@ -93,14 +104,14 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 			b.tell(ctx, log, to, reply)
 		}
 		ev.Detail = reply
-		b.audit(ctx, log, ev)
+		b.audit(ev)
 		outcome = ev.Outcome
 		return
 	}
 	ev.Outcome, ev.MessageTS = "confirmation_posted", ts
 	outcome = ev.Outcome
 	ev.Detail = fmt.Sprintf("asked for confirmation (%s / %s, %s, rollback %t)", d.Application, d.Group, d.Status, req.Rollback)
-	b.audit(ctx, log, ev)
+	b.audit(ev)
 }
 
 // click is one press of a confirmation's button.
@@ -162,97 +173,170 @@ func (b *Bot) readClick(cb slack.InteractionCallback, a *slack.BlockAction) (cli
 }
 
 // handleStop is a press of Stop. The clicker is authorized on their own:
-// anyone who can see the message can press it.
+// anyone who can see the message can press it. Once the click is
+// authorized and claimed, the next outbound call is StopDeployment: the
+// card and the thread are updated after it, by the confirmation's reporter,
+// so Slack's speed cannot delay a stop.
 func (b *Bot) handleStop(runCtx, ctx context.Context, c click) {
-	ev := auditEvent{Event: "confirmed", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID, MessageTS: c.ts}
+	ev := auditEvent{Event: evConfirmed, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID, MessageTS: c.ts}
 	if !b.authorized(ctx, c.log, c.to, ev, "stop click") {
 		return
 	}
 	if b.cfg.RequireSecondApprover && c.user == c.conf.RequesterID {
 		reply := "A second approver is required: another person allowed to stop deployments must press Stop. You can still Cancel."
 		b.tell(ctx, c.log, c.to, reply)
-		b.audit(ctx, c.log, auditEvent{Event: "refused", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+		b.audit(auditEvent{Event: evRefused, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
 			MessageTS: c.ts, Outcome: "second_approver_required", Detail: "stop click by the requester"})
 		b.obs.Refused("second_approver_required")
 		return
 	}
-	if !b.claimed(c) {
+	if !b.claimed(ctx, c, actionStop) {
 		return
 	}
 	if c.conf.Expired(b.now()) {
-		b.expire(ctx, c)
+		b.expire(c)
 		return
 	}
 
 	ev.Outcome, ev.Detail = "stopping", fmt.Sprintf("confirmed the stop (rollback %t)", c.conf.Rollback)
-	b.audit(ctx, c.log, ev)
-	// Buttons go first, so nobody else presses Stop while CodeDeploy works.
-	blocks := withOutcome(c.blocks, blockOutcome, fmt.Sprintf(":octagonal_sign: Stop confirmed by %s at %s.", mention(c.user), slackTime(b.now())))
-	b.update(ctx, c, blocks)
-
+	b.auditLog(ev) // posted to the audit channel after the stop: nothing goes before it
 	callCtx, cancel := context.WithTimeout(ctx, b.cfg.AWSCallTimeout)
 	res, err := b.deploy.Stop(callCtx, c.conf.DeploymentID, c.conf.Rollback)
 	cancel()
-	if err != nil {
-		explain, kind := err.Error(), "error"
-		var de *deploy.Error
-		if errors.As(err, &de) {
-			explain, kind = de.Explain(), de.Kind.String()
-		}
-		c.log.Warn().Err(err).Msg("StopDeployment failed")
-		b.obs.Stop("error")
-		b.postThread(ctx, c, fmt.Sprintf(":x: %s confirmed, but the stop failed. %s", mention(c.user), explain))
-		b.update(ctx, c, withOutcome(blocks, blockFinal, ":x: The stop failed: see the thread."))
-		b.audit(ctx, c.log, auditEvent{Event: "stop_error", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
-			MessageTS: c.ts, Outcome: kind, Detail: explain})
+	b.auditPost(ev)
+
+	rep := b.reporterFor(c)
+	at := b.now()
+	blocks := withState(c.blocks, stateStopping(c.user, at))
+	if err == nil {
+		b.obs.Stop(res.Status)
+		rep.setCard(blocks)
+		rep.reply(stopResultText(c.conf, c.user, res))
+		b.audit(auditEvent{Event: evStopResult, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+			MessageTS: c.ts, Outcome: firstNonEmpty(res.Status, "no_status"), Detail: res.Message})
+		b.startFollow(runCtx, c, rep, blocks)
 		return
 	}
-	b.obs.Stop(res.Status)
-	b.postThread(ctx, c, stopResultText(c.conf, c.user, res))
-	b.audit(ctx, c.log, auditEvent{Event: "stop_result", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
-		MessageTS: c.ts, Outcome: res.Status, Detail: res.Message})
 
-	b.follows.Go(func() { b.follow(runCtx, ctx, c, blocks) })
+	var de *deploy.Error
+	if !errors.As(err, &de) {
+		de = &deploy.Error{Op: "StopDeployment", DeploymentID: c.conf.DeploymentID, Err: err}
+	}
+	c.log.Warn().Err(err).Msg("StopDeployment failed")
+	switch {
+	case de.Kind == deploy.KindAlreadyCompleted:
+		// Not a failure: the deployment ended before (or because of) this
+		// stop. An SDK retry after our own accepted attempt answers this too.
+		b.obs.Stop("already_completed")
+		b.audit(auditEvent{Event: evStopResult, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+			MessageTS: c.ts, Outcome: "already_completed", Detail: "CodeDeploy says the deployment had already completed"})
+		b.alreadyCompleted(runCtx, ctx, c, rep, blocks)
+	case de.Unknown():
+		b.obs.Stop("unknown")
+		rep.setCard(withState(c.blocks, stateUnconfirmed(c.user, at)))
+		rep.reply(fmt.Sprintf(":grey_question: %s confirmed, but CodeDeploy did not confirm the stop of %s: %s "+
+			"I will follow the deployment and post here what it really becomes.", mention(c.user), code(c.conf.DeploymentID), de.Explain()))
+		b.audit(auditEvent{Event: evStopError, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+			MessageTS: c.ts, Outcome: "unknown", Detail: de.Explain()})
+		b.startFollow(runCtx, c, rep, blocks)
+	default:
+		b.obs.Stop("error")
+		rep.setCard(withState(c.blocks, stateFailed(c.user, at)))
+		rep.reply(fmt.Sprintf(":x: %s confirmed, but the stop failed. %s", mention(c.user), de.Explain()))
+		b.audit(auditEvent{Event: evStopError, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+			MessageTS: c.ts, Outcome: de.Kind.String(), Detail: de.Explain()})
+	}
+}
+
+// alreadyCompleted says what a deployment CodeDeploy would not stop really
+// is, and follows it if it is not final yet (a stop of ours was accepted
+// and is under way).
+func (b *Bot) alreadyCompleted(runCtx, ctx context.Context, c click, rep *reporter, blocks []slack.Block) {
+	callCtx, cancel := context.WithTimeout(ctx, b.cfg.AWSCallTimeout)
+	d, err := b.deploy.Get(callCtx, c.conf.DeploymentID)
+	cancel()
+	switch {
+	case err != nil:
+		rep.reply(fmt.Sprintf(":grey_question: CodeDeploy says %s has already completed, but I could not read its state: %s",
+			code(c.conf.DeploymentID), explain(err)))
+		b.startFollow(runCtx, c, rep, blocks)
+	case d.Final():
+		since := ""
+		if !d.CompleteTime.IsZero() {
+			since = " (since " + slackTime(d.CompleteTime) + ")"
+		}
+		rep.reply(fmt.Sprintf("%s %s is already *%s*%s: there was nothing left to stop.", statusEmoji(d.Status), code(d.ID), statusWords(d.Status), since))
+		rep.setCard(withState(blocks, stateFinal(d, c.user)))
+		b.audit(auditEvent{Event: evFinalState, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+			MessageTS: c.ts, Outcome: d.Status, Detail: finalDetail(d)})
+		b.followRollback(runCtx, c, rep, d)
+	default:
+		rep.setCard(blocks)
+		rep.reply(fmt.Sprintf(":hourglass_flowing_sand: %s is stopping (*%s*). I will post its final state here.", code(d.ID), statusWords(d.Status)))
+		b.startFollow(runCtx, c, rep, blocks)
+	}
 }
 
 // handleCancel is a press of Cancel: the requester may always cancel their
 // own request, anyone else must be allowed to stop deployments.
 func (b *Bot) handleCancel(ctx context.Context, c click) {
-	ev := auditEvent{Event: "cancelled", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID, MessageTS: c.ts}
+	ev := auditEvent{Event: evCancelled, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID, MessageTS: c.ts}
 	if c.user != c.conf.RequesterID && !b.authorized(ctx, c.log, c.to, ev, "cancel click") {
 		return
 	}
-	if !b.claimed(c) {
+	if !b.claimed(ctx, c, actionCancel) {
 		return
 	}
-	line := fmt.Sprintf(":no_entry_sign: Cancelled by %s at %s. Nothing was stopped.", mention(c.user), slackTime(b.now()))
-	b.update(ctx, c, withOutcome(c.blocks, blockOutcome, line))
-	b.postThread(ctx, c, line)
+	at := b.now()
+	rep := b.reporterFor(c)
+	rep.setCard(withState(c.blocks, stateCancelled(c.user, at)))
+	rep.reply(fmt.Sprintf(":no_entry_sign: Cancelled by %s at %s. Nothing was stopped.", mention(c.user), slackTime(at)))
 	ev.Outcome, ev.Detail = "cancelled", "nothing was stopped"
-	b.audit(ctx, c.log, ev)
+	b.audit(ev)
 }
 
 // claimed reports whether this click is the one that acts on its
-// confirmation. Clicks on a message whose buttons are gone come from a
-// stale view, and later clicks lose to the first.
-func (b *Bot) claimed(c click) bool {
-	if !hasButtons(c.blocks) {
-		c.log.Info().Msg("ignored click on a confirmation that has no buttons any more")
+// confirmation, and tells the clicker what happened when it is not: the
+// click is in another channel than its confirmation, comes from a stale
+// view of a card already acted on, or lost to an earlier click.
+func (b *Bot) claimed(ctx context.Context, c click, action string) bool {
+	if c.conf.ChannelID != c.channel {
+		c.log.Warn().Str("confirmation_channel", c.conf.ChannelID).Msg("refused a click whose button belongs to another channel")
+		b.tell(ctx, c.log, c.to, "I cannot act on this button: it belongs to a confirmation in another channel. Nothing was stopped.")
+		b.audit(auditEvent{Event: evRefused, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+			MessageTS: c.ts, Outcome: "wrong_channel", Detail: "button of a confirmation in <#" + c.conf.ChannelID + ">"})
+		b.obs.Refused("wrong_channel")
 		return false
 	}
-	if !b.claims.claim(c.channel+"/"+c.ts, c.conf.ExpiresAt) {
-		c.log.Info().Msg("ignored click: this confirmation is already being handled")
+	if !hasButtons(c.blocks) {
+		c.log.Info().Msg("click on a confirmation that has no buttons any more")
+		b.tell(ctx, c.log, c.to, "This confirmation was already acted on: "+firstNonEmpty(stateOf(c.blocks), "see its thread.")+" Nothing more was done.")
+		return false
+	}
+	won, ok := b.claims.claim(c.channel+"/"+c.ts, c.conf.ExpiresAt, c.user, action)
+	if !ok {
+		c.log.Info().Str("winner", won.user).Msg("click lost: this confirmation is already being handled")
+		what := "pressed Stop"
+		if won.action == actionCancel {
+			what = "cancelled it"
+		}
+		who := mention(won.user)
+		if won.user == c.user {
+			who = "You"
+		}
+		b.tell(ctx, c.log, c.to, fmt.Sprintf("%s already %s at %s: your press changed nothing. The thread has the outcome.", who, what, slackTime(won.at)))
 		return false
 	}
 	return true
 }
 
-func (b *Bot) expire(ctx context.Context, c click) {
+func (b *Bot) expire(c click) {
 	line := fmt.Sprintf(":hourglass: This confirmation expired at %s; nothing was stopped. Run `%s` again if the deployment still needs stopping.",
 		slackTime(c.conf.ExpiresAt), c.conf.Request().Command())
-	b.update(ctx, c, withOutcome(c.blocks, blockOutcome, line))
-	b.postThread(ctx, c, line)
-	b.audit(ctx, c.log, auditEvent{Event: "expired", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+	rep := b.reporterFor(c)
+	rep.setCard(withState(c.blocks, stateExpired(c.conf.ExpiresAt)))
+	rep.reply(line)
+	b.audit(auditEvent{Event: evExpired, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
 		MessageTS: c.ts, Outcome: "expired", Detail: "click after " + c.conf.ExpiresAt.UTC().Format("15:04:05 UTC")})
 }
 
@@ -269,10 +353,33 @@ func (b *Bot) authorized(ctx context.Context, log zerolog.Logger, to recipient, 
 		decision.Reason = "I could not check whether you may do this, so I will not. Try again in a minute."
 	}
 	b.tell(ctx, log, to, decision.Reason)
-	ev.Event, ev.Outcome, ev.Detail = "refused", firstNonEmpty(decision.Code, "auth_error"), what
-	b.audit(ctx, log, ev)
+	ev.Event, ev.Outcome, ev.Detail = evRefused, firstNonEmpty(decision.Code, "auth_error"), what
+	b.audit(ev)
 	b.obs.Refused(ev.Outcome)
 	return false
+}
+
+// directMessage names the kind of conversation a command came from when it
+// is a direct message or a group DM, where nobody else would see the
+// confirmation. DM IDs start with D; Slack names the conversation of a
+// slash command "directmessage" for a DM and "mpdm-…" for a group DM.
+func directMessage(cmd slack.SlashCommand) string {
+	switch {
+	case strings.HasPrefix(cmd.ChannelID, "D") || cmd.ChannelName == "directmessage":
+		return "a direct message"
+	case strings.HasPrefix(cmd.ChannelName, "mpdm-"):
+		return "a group direct message"
+	}
+	return ""
+}
+
+// explain is the plain-words form of a CodeDeploy error.
+func explain(err error) string {
+	var de *deploy.Error
+	if errors.As(err, &de) {
+		return de.Explain()
+	}
+	return awsText(err.Error())
 }
 
 // recipient is someone to answer privately.
@@ -283,6 +390,7 @@ type recipient struct {
 // tell sends an ephemeral message to one user. chat.postEphemeral fails where
 // the bot is not a channel member; the payload's response_url still works there.
 func (b *Bot) tell(ctx context.Context, log zerolog.Logger, to recipient, text string) {
+	text = limit(text, maxText)
 	_, err := b.slack.PostEphemeralContext(ctx, to.channel, to.user, slack.MsgOptionText(text, false))
 	if err == nil {
 		return
@@ -301,20 +409,6 @@ func (b *Bot) respond(ctx context.Context, log zerolog.Logger, responseURL, text
 		slack.MsgOptionResponseURL(responseURL, slack.ResponseTypeEphemeral), slack.MsgOptionText(text, false))
 	if err != nil {
 		log.Error().Err(withoutURL(err)).Msg("could not answer the user through response_url")
-	}
-}
-
-func (b *Bot) postThread(ctx context.Context, c click, text string) {
-	if _, _, err := b.slack.PostMessageContext(ctx, c.channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(c.ts)); err != nil {
-		c.log.Error().Err(err).Msg("could not post in the confirmation's thread")
-	}
-}
-
-// update replaces the confirmation's blocks. Blocks are always sent:
-// chat.update without them would keep the old ones, buttons included.
-func (b *Bot) update(ctx context.Context, c click, blocks []slack.Block) {
-	if _, _, _, err := b.slack.UpdateMessageContext(ctx, c.channel, c.ts, slack.MsgOptionText(c.text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
-		c.log.Error().Err(err).Msg("could not update the confirmation")
 	}
 }
 

@@ -11,59 +11,89 @@ import (
 	"github.com/stopdeploy/stopdeploy/deploy"
 )
 
+// startFollow follows c's deployment in a goroutine of its own.
+func (b *Bot) startFollow(runCtx context.Context, c click, rep *reporter, blocks []slack.Block) {
+	b.follows.Go(func() {
+		defer b.recoverGoroutine("follow-up")
+		b.follow(runCtx, c, rep, blocks)
+	})
+}
+
 // follow reads a stopped deployment every FollowInterval until it is final
-// or FollowTimeout passes, then reports in the thread and on the
-// confirmation. It ends early when the bot shuts down (runCtx ends), saying
-// so: a follow-up is the one thing that lives only in this process. Reports
-// run on workCtx, which outlives runCtx by the shutdown grace period.
-func (b *Bot) follow(runCtx, workCtx context.Context, c click, blocks []slack.Block) {
+// or FollowTimeout passes, then reports in the thread and on the card. It
+// ends early when the bot shuts down (runCtx ends), saying so: a follow-up
+// lives only in this process. Reports go through the reporter, which
+// outlives runCtx.
+func (b *Bot) follow(runCtx context.Context, c click, rep *reporter, blocks []slack.Block) {
+	d, ok := b.watch(runCtx, c, rep, c.conf.DeploymentID, evFinalState)
+	if !ok {
+		return
+	}
+	rep.reply(finalStateText(d))
+	rep.setCard(withState(blocks, stateFinal(d, c.user)))
+	b.audit(auditEvent{Event: evFinalState, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+		MessageTS: c.ts, Outcome: d.Status, Detail: finalDetail(d)})
+	b.followRollback(runCtx, c, rep, d)
+}
+
+// followRollback follows the rollback deployment a stop started, if any,
+// to its own final state, in the same thread.
+func (b *Bot) followRollback(runCtx context.Context, c click, rep *reporter, d deploy.Deployment) {
+	if d.RollbackDeploymentID == "" {
+		return
+	}
+	r, ok := b.watch(runCtx, c, rep, d.RollbackDeploymentID, "rollback_final_state")
+	if !ok {
+		return
+	}
+	rep.reply(rollbackText(r))
+	b.audit(auditEvent{Event: evFinalState, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+		MessageTS: c.ts, Outcome: "rollback_" + r.Status, Detail: "rollback deployment " + r.ID + rollbackDetail(r)})
+}
+
+func rollbackDetail(r deploy.Deployment) string {
+	if r.ErrorMessage != "" {
+		return ": " + r.ErrorMessage
+	}
+	return ""
+}
+
+// watch reads id until it is final (ok), or until FollowTimeout or
+// shutdown, which it reports itself (not ok).
+func (b *Bot) watch(runCtx context.Context, c click, rep *reporter, id, what string) (deploy.Deployment, bool) {
 	ctx, cancel := context.WithTimeout(runCtx, b.cfg.FollowTimeout)
 	defer cancel()
 	ticker := time.NewTicker(b.cfg.FollowInterval)
 	defer ticker.Stop()
-
-	report := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(workCtx, 15*time.Second)
-	}
-	ev := auditEvent{Event: "final_state", User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID, MessageTS: c.ts}
 	last := "unknown"
 	for {
 		select {
 		case <-ctx.Done():
-			rctx, rcancel := report()
-			defer rcancel()
-			line := fmt.Sprintf(":grey_question: `%s` was still *%s* after %s; I stopped following it. Check the AWS console.",
-				c.conf.DeploymentID, escape(last), b.cfg.FollowTimeout)
-			ev.Outcome = "follow_timeout"
+			line := fmt.Sprintf(":grey_question: %s was still *%s* after %s; I stopped following it. Check the AWS console.",
+				code(id), statusWords(last), b.cfg.FollowTimeout)
+			outcome := "follow_timeout"
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) || runCtx.Err() != nil {
-				line = fmt.Sprintf(":grey_question: The bot is shutting down and stopped following `%s` (last seen *%s*). Check the AWS console for its final state.",
-					c.conf.DeploymentID, escape(last))
-				ev.Outcome = "follow_interrupted"
+				line = fmt.Sprintf(":grey_question: The bot is shutting down and stopped following %s (last seen *%s*). Check the AWS console for its final state.",
+					code(id), statusWords(last))
+				outcome = "follow_interrupted"
 			}
-			b.postThread(rctx, c, line)
-			ev.Detail = "last seen " + last
-			b.audit(workCtx, c.log, ev)
-			return
+			rep.reply(line)
+			b.audit(auditEvent{Event: evFinalState, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
+				MessageTS: c.ts, Outcome: outcome, Detail: what + ": " + id + " last seen " + last})
+			return deploy.Deployment{}, false
 		case <-ticker.C:
 		}
 		callCtx, callCancel := context.WithTimeout(ctx, b.cfg.AWSCallTimeout)
-		d, err := b.deploy.Get(callCtx, c.conf.DeploymentID)
+		d, err := b.deploy.Get(callCtx, id)
 		callCancel()
 		if err != nil {
-			c.log.Warn().Err(err).Msg("follow-up: GetDeployment failed; trying again at the next interval")
+			c.log.Warn().Err(err).Str("following", id).Msg("follow-up: GetDeployment failed; trying again at the next interval")
 			continue
 		}
 		last = d.Status
-		if !d.Final() {
-			continue
+		if d.Final() {
+			return d, true
 		}
-		rctx, rcancel := report()
-		defer rcancel()
-		b.postThread(rctx, c, finalStateText(d))
-		b.update(rctx, c, withOutcome(blocks, blockFinal, finalStateLine(d)))
-		ev.Outcome, ev.Detail = d.Status, finalDetail(d)
-		b.audit(workCtx, c.log, ev)
-		return
 	}
 }
 

@@ -18,8 +18,7 @@ const (
 	blockDeployment = "stopdeploy_deployment"
 	blockExpiry     = "stopdeploy_expiry"
 	blockActions    = "stopdeploy_actions"
-	blockOutcome    = "stopdeploy_outcome" // who confirmed, cancelled, or that it expired
-	blockFinal      = "stopdeploy_final"   // the deployment's final state
+	blockState      = "stopdeploy_state" // at the top once acted on: Stopping…, Stopped, Cancelled…
 
 	actionStop   = "stop"
 	actionCancel = "cancel"
@@ -30,18 +29,21 @@ func confirmationMessage(d deploy.Deployment, c commands.Confirmation, secondApp
 	id := code(c.DeploymentID)
 	rollback := "*Rollback:* no: the instances stay as they are when the deployment stops."
 	stopLabel := "Stop deployment"
-	dialog := fmt.Sprintf("CodeDeploy will stop %s (%s / %s). It will not roll back.", c.DeploymentID, d.Application, d.Group)
+	// Plain text (the dialog) needs no escaping; it is cut to its limit.
+	dialog := fmt.Sprintf("CodeDeploy will stop %s (%s / %s). It will not roll back.", c.DeploymentID, limit(d.Application, 100), limit(d.Group, 100))
 	if c.Rollback {
 		rollback = "*Rollback:* yes: CodeDeploy redeploys the last successful revision after stopping."
 		stopLabel = "Stop and roll back"
-		dialog = fmt.Sprintf("CodeDeploy will stop %s (%s / %s) and roll back to the last successful revision.", c.DeploymentID, d.Application, d.Group)
+		dialog = fmt.Sprintf("CodeDeploy will stop %s (%s / %s) and roll back to the last successful revision.", c.DeploymentID, limit(d.Application, 100), limit(d.Group, 100))
 	}
 	who := "Anyone allowed to stop deployments can confirm."
 	if secondApprover {
 		who = fmt.Sprintf("Another person allowed to stop deployments must confirm: %s cannot confirm their own request.", mention(c.RequesterID))
 	}
 
-	text = fmt.Sprintf("%s asks to stop deployment %s (%s / %s)", mention(c.RequesterID), c.DeploymentID, d.Application, d.Group)
+	// text is mrkdwn too (notifications, screen readers): AWS strings are
+	// escaped here as in the blocks, or "<!channel>" would notify everyone.
+	text = fmt.Sprintf("%s asks to stop deployment %s (%s / %s)", mention(c.RequesterID), c.DeploymentID, awsText(d.Application), awsText(d.Group))
 	blocks = []slack.Block{
 		slack.NewSectionBlock(mrkdwn(fmt.Sprintf(":octagonal_sign: %s asks to stop deployment %s.\n%s", mention(c.RequesterID), id, rollback)),
 			nil, nil, slack.SectionBlockOptionBlockID(blockRequest)),
@@ -80,21 +82,21 @@ func deploymentFields(d deploy.Deployment) []*slack.TextBlockObject {
 	if !ok {
 		creator = orDash(d.Creator)
 	}
-	started := escape(creator)
+	started := awsText(creator)
 	if !d.CreateTime.IsZero() {
 		started += ", " + slackTime(d.CreateTime)
 	}
 	fields := []*slack.TextBlockObject{
-		mrkdwn("*Application*\n" + escape(orDash(d.Application))),
-		mrkdwn("*Deployment group*\n" + escape(orDash(d.Group))),
-		mrkdwn("*Status*\n" + escape(orDash(d.Status))),
+		mrkdwn("*Application*\n" + awsText(orDash(d.Application))),
+		mrkdwn("*Deployment group*\n" + awsText(orDash(d.Group))),
+		mrkdwn(statusField + statusWords(d.Status)),
 		mrkdwn("*Started by*\n" + started),
 	}
 	if d.Overview != nil {
 		fields = append(fields, mrkdwn("*Instances*\n"+overview(*d.Overview)))
 	}
 	if d.ComputePlatform != "" {
-		fields = append(fields, mrkdwn("*Platform*\n"+escape(d.ComputePlatform)))
+		fields = append(fields, mrkdwn("*Platform*\n"+awsText(d.ComputePlatform)))
 	}
 	return fields
 }
@@ -113,17 +115,91 @@ func overview(o deploy.Overview) string {
 	return strings.Join(parts, " · ")
 }
 
-// withOutcome returns the confirmation's blocks without buttons, with the
-// context block id set to line (replacing an earlier one of that id).
-func withOutcome(blocks []slack.Block, id, line string) []slack.Block {
+// statusField starts the card's status field; withState rewrites it.
+const statusField = "*Status*\n"
+
+// cardState is what a card says once acted on: a line at the top and,
+// when known, the deployment's status in its field.
+type cardState struct {
+	line   string
+	status string // "" keeps the field as it is
+}
+
+func stateStopping(user string, at time.Time) cardState {
+	return cardState{fmt.Sprintf(":hourglass_flowing_sand: *Stopping…* Stop confirmed by %s at %s.", mention(user), slackTime(at)), "Stopping…"}
+}
+
+func stateUnconfirmed(user string, at time.Time) cardState {
+	return cardState{fmt.Sprintf(":grey_question: *Stop sent, not confirmed by CodeDeploy.* Stop confirmed by %s at %s; the thread will say what it becomes.", mention(user), slackTime(at)), ""}
+}
+
+func stateFailed(user string, at time.Time) cardState {
+	return cardState{fmt.Sprintf(":x: *Stop failed.* Stop confirmed by %s at %s; the thread says why.", mention(user), slackTime(at)), ""}
+}
+
+func stateCancelled(user string, at time.Time) cardState {
+	return cardState{fmt.Sprintf(":no_entry_sign: *Cancelled by %s* at %s. Nothing was stopped.", mention(user), slackTime(at)), ""}
+}
+
+func stateExpired(at time.Time) cardState {
+	return cardState{fmt.Sprintf(":hourglass: *Expired* at %s. Nothing was stopped.", slackTime(at)), ""}
+}
+
+func stateFinal(d deploy.Deployment, confirmer string) cardState {
+	s := fmt.Sprintf("%s Final state: *%s*", statusEmoji(d.Status), statusWords(d.Status))
+	if d.RollbackDeploymentID != "" {
+		s += fmt.Sprintf(" · rollback deployment %s", code(d.RollbackDeploymentID))
+	}
+	if confirmer != "" {
+		s += " · Stop confirmed by " + mention(confirmer)
+	}
+	return cardState{s + ".", d.Status}
+}
+
+// withState returns the card without its buttons and its "Confirm before"
+// line, with st's line at the top (replacing an earlier one) and st's
+// status in the status field. blocks is not changed.
+func withState(blocks []slack.Block, st cardState) []slack.Block {
 	out := make([]slack.Block, 0, len(blocks)+1)
+	out = append(out, slack.NewContextBlock(blockState, mrkdwn(st.line)))
 	for _, b := range blocks {
-		if b.ID() == blockActions || b.ID() == id {
+		switch b.ID() {
+		case blockActions, blockExpiry, blockState:
 			continue
+		case blockDeployment:
+			if sec, ok := b.(*slack.SectionBlock); ok && st.status != "" {
+				b = withStatus(sec, st.status)
+			}
 		}
 		out = append(out, b)
 	}
-	return append(out, slack.NewContextBlock(id, mrkdwn(line)))
+	return out
+}
+
+func withStatus(sec *slack.SectionBlock, status string) *slack.SectionBlock {
+	c := *sec
+	c.Fields = make([]*slack.TextBlockObject, len(sec.Fields))
+	for i, f := range sec.Fields {
+		if f != nil && strings.HasPrefix(f.Text, statusField) {
+			f = mrkdwn(statusField + statusWords(status))
+		}
+		c.Fields[i] = f
+	}
+	return &c
+}
+
+// stateOf is a card's state line, "" for a card not acted on.
+func stateOf(blocks []slack.Block) string {
+	for _, b := range blocks {
+		if cb, ok := b.(*slack.ContextBlock); ok && b.ID() == blockState {
+			for _, e := range cb.ContextElements.Elements {
+				if t, ok := e.(*slack.TextBlockObject); ok {
+					return t.Text
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // hasButtons reports whether a message still offers Stop/Cancel. A click on
@@ -140,27 +216,40 @@ func hasButtons(blocks []slack.Block) bool {
 func stopResultText(c commands.Confirmation, confirmer string, r deploy.StopResult) string {
 	msg := ""
 	if r.Message != "" {
-		msg = ": " + escape(r.Message)
+		msg = ": " + awsText(r.Message)
 	}
-	return fmt.Sprintf(":hourglass_flowing_sand: %s confirmed. CodeDeploy answered *%s*%s", mention(confirmer), escape(r.Status), msg) +
+	answer := fmt.Sprintf("CodeDeploy answered *%s*%s", awsText(r.Status), msg)
+	if r.Status == "" {
+		answer = "CodeDeploy accepted the stop without saying its status" + msg
+	}
+	return fmt.Sprintf(":hourglass_flowing_sand: %s confirmed. %s", mention(confirmer), answer) +
 		fmt.Sprintf("\nI will post the final state of %s here.", code(c.DeploymentID))
 }
 
 func finalStateText(d deploy.Deployment) string {
-	s := fmt.Sprintf("%s Deployment %s is now *%s*", statusEmoji(d.Status), code(d.ID), escape(d.Status))
+	s := fmt.Sprintf("%s Deployment %s is now *%s*", statusEmoji(d.Status), code(d.ID), statusWords(d.Status))
 	if d.RollbackDeploymentID != "" {
 		s += fmt.Sprintf("; rollback deployment %s started", code(d.RollbackDeploymentID))
 	}
 	if d.ErrorMessage != "" {
-		s += ". CodeDeploy says: " + escape(d.ErrorMessage)
+		s += ". CodeDeploy says: " + awsText(d.ErrorMessage)
 	}
 	return s + "."
 }
 
-func finalStateLine(d deploy.Deployment) string {
-	s := fmt.Sprintf("Final state: *%s*", escape(d.Status))
-	if d.RollbackDeploymentID != "" {
-		s += fmt.Sprintf(" · rollback deployment %s", code(d.RollbackDeploymentID))
+// rollbackText is the end of a rollback a stop started: a failed one is
+// said loudly, with CodeDeploy's own words.
+func rollbackText(r deploy.Deployment) string {
+	at := ""
+	if !r.CompleteTime.IsZero() {
+		at = " at " + slackTime(r.CompleteTime)
+	}
+	if r.Status == deploy.StatusSucceeded {
+		return fmt.Sprintf(":white_check_mark: Rollback %s *Succeeded*%s.", code(r.ID), at)
+	}
+	s := fmt.Sprintf(":rotating_light: <!here> Rollback %s ended *%s*%s: the previous revision is *not* fully restored.", code(r.ID), statusWords(r.Status), at)
+	if r.ErrorMessage != "" {
+		s += " CodeDeploy says: " + awsText(r.ErrorMessage)
 	}
 	return s
 }
@@ -206,6 +295,25 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+// Slack's limits: a message's text is cut at 40,000 characters ("chat.postMessage"
+// method page, "Truncating content"); a section's text at 3,000. AWS strings
+// are cut to awsMax first, so one long string cannot crowd out the rest.
+const (
+	maxText = 40000
+	awsMax  = 1000
+)
+
+// awsText is a string from AWS made safe for mrkdwn and cut to size.
+func awsText(s string) string { return escape(limit(s, awsMax)) }
+
+// statusWords is a deployment status for people; an empty one said so.
+func statusWords(status string) string {
+	if status == "" {
+		return "unknown (CodeDeploy gave no status)"
+	}
+	return awsText(status)
 }
 
 // limit cuts s to at most n characters (not bytes), the unit of Slack's limits.

@@ -19,7 +19,7 @@ func TestConfirmationMessage(t *testing.T) {
 		ComputePlatform: "Server", CreateTime: time.Unix(1795734000, 0),
 		Overview: &deploy.Overview{Succeeded: 3, InProgress: 1, Pending: 2},
 	}
-	c := commands.Confirmation{DeploymentID: d.ID, Rollback: true, RequesterID: "U0ALICE", ExpiresAt: time.Unix(1795734600, 0).UTC()}
+	c := commands.Confirmation{DeploymentID: d.ID, Rollback: true, RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: time.Unix(1795734600, 0).UTC()}
 
 	tests := []struct {
 		name           string
@@ -65,7 +65,7 @@ func TestConfirmationMessage(t *testing.T) {
 func TestConfirmationMessage_RespectsSlackLimitsAndEscapes(t *testing.T) {
 	long := strings.Repeat("ä", 120)
 	d := deploy.Deployment{ID: "d-LGUMS25CC", Application: "<script>&" + long, Group: long, Status: "InProgress"}
-	c := commands.Confirmation{DeploymentID: d.ID, RequesterID: "U0ALICE", ExpiresAt: time.Unix(1795734600, 0).UTC()}
+	c := commands.Confirmation{DeploymentID: d.ID, RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: time.Unix(1795734600, 0).UTC()}
 	_, blocks := confirmationMessage(d, c, false)
 	stop, _ := buttons(t, blocks)
 	if n := utf8.RuneCountInString(stop.Confirm.Title.Text); n > 100 {
@@ -80,33 +80,50 @@ func TestConfirmationMessage_RespectsSlackLimitsAndEscapes(t *testing.T) {
 	}
 }
 
-func TestWithOutcome(t *testing.T) {
-	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ExpiresAt: time.Unix(1795734600, 0).UTC()}
-	_, blocks := confirmationMessage(deploy.Deployment{ID: c.DeploymentID}, c, false)
-	if !hasButtons(blocks) {
-		t.Fatal("a fresh confirmation has no buttons")
+func TestWithState(t *testing.T) {
+	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: time.Unix(1795734600, 0).UTC()}
+	_, blocks := confirmationMessage(deploy.Deployment{ID: c.DeploymentID, Status: "InProgress"}, c, false)
+	if !hasButtons(blocks) || stateOf(blocks) != "" {
+		t.Fatal("a fresh confirmation has no buttons, or a state")
 	}
-	once := withOutcome(blocks, blockOutcome, "confirmed")
-	twice := withOutcome(once, blockFinal, "final")
-	again := withOutcome(twice, blockFinal, "final, corrected")
+	at := time.Unix(1795734100, 0)
+	once := withState(blocks, stateStopping("U0BOB", at))
+	again := withState(once, stateFinal(deploy.Deployment{Status: "Stopped", RollbackDeploymentID: "d-ROLLBACK1"}, "U0BOB"))
 	if hasButtons(once) || hasButtons(again) {
-		t.Error("buttons survive withOutcome")
+		t.Error("buttons survive withState")
 	}
 	var ids []string
 	for _, b := range again {
 		ids = append(ids, b.ID())
 	}
-	want := []string{blockRequest, blockDeployment, blockExpiry, blockOutcome, blockFinal}
+	// The state on top; "Confirm before" gone once it no longer applies.
+	want := []string{blockState, blockRequest, blockDeployment}
 	if strings.Join(ids, ",") != strings.Join(want, ",") {
 		t.Errorf("block IDs = %v, want %v", ids, want)
 	}
-	last := again[len(again)-1].(*slack.ContextBlock).ContextElements.Elements[0].(*slack.TextBlockObject).Text
-	if last != "final, corrected" {
-		t.Errorf("replaced outcome = %q", last)
+	if got := stateOf(again); !strings.Contains(got, "Final state: *Stopped*") || !strings.Contains(got, "d-ROLLBACK1") {
+		t.Errorf("state line = %q", got)
 	}
-	if len(blocks) != 4 {
-		t.Errorf("withOutcome changed its input: %d blocks", len(blocks))
+	fields, _ := json.Marshal(again[2])
+	if !strings.Contains(string(fields), `*Status*\nStopped`) || strings.Contains(string(fields), "InProgress") {
+		t.Errorf("status field not updated: %s", fields)
 	}
+	fields, _ = json.Marshal(once[2])
+	if !strings.Contains(string(fields), "Stopping…") {
+		t.Errorf("status field while stopping: %s", fields)
+	}
+	if len(blocks) != 4 || !strings.Contains(mustJSON(t, blocks[1]), "InProgress") {
+		t.Errorf("withState changed its input")
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestFinalStateText(t *testing.T) {

@@ -74,28 +74,40 @@ type StopResult struct {
 const DefaultMaxInFlight = 128
 
 // Client reads and stops deployments through API. It is safe for concurrent use.
+//
+// Reads and stops have capacity of their own: a flood of lookups (or slow
+// follow-ups) can fill every read slot, and a stop still starts at once.
+// Give it two API clients with separate HTTP transports (NewClientSplit) and
+// stops have their own connections too.
 type Client struct {
-	api   API
-	slots chan struct{}
+	reads, stops         API
+	readSlots, stopSlots chan struct{}
 }
 
-// NewClient returns a Client allowing at most maxInFlight concurrent calls
-// (DefaultMaxInFlight when maxInFlight <= 0).
+// NewClient returns a Client allowing at most maxInFlight concurrent reads
+// and, separately, maxInFlight concurrent stops (DefaultMaxInFlight when
+// maxInFlight <= 0), all through api.
 func NewClient(api API, maxInFlight int) *Client {
+	return NewClientSplit(api, api, maxInFlight)
+}
+
+// NewClientSplit is NewClient with stops sent through their own API client.
+func NewClientSplit(reads, stops API, maxInFlight int) *Client {
 	if maxInFlight <= 0 {
 		maxInFlight = DefaultMaxInFlight
 	}
-	return &Client{api: api, slots: make(chan struct{}, maxInFlight)}
+	return &Client{reads: reads, stops: stops,
+		readSlots: make(chan struct{}, maxInFlight), stopSlots: make(chan struct{}, maxInFlight)}
 }
 
 // Get looks a deployment up. Failures are *Error.
 func (c *Client) Get(ctx context.Context, id string) (Deployment, error) {
-	release, err := c.acquire(ctx)
+	release, err := acquire(ctx, c.readSlots)
 	if err != nil {
 		return Deployment{}, newError("GetDeployment", id, err)
 	}
 	defer release()
-	out, err := c.api.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
+	out, err := c.reads.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
 	if err != nil {
 		return Deployment{}, newError("GetDeployment", id, err)
 	}
@@ -107,14 +119,15 @@ func (c *Client) Get(ctx context.Context, id string) (Deployment, error) {
 
 // Stop asks CodeDeploy to stop a deployment, with autoRollbackEnabled always
 // sent explicitly. The SDK retries throttled or failed attempts; repeating a
-// stop is harmless. Failures are *Error.
+// stop is harmless (a retry after an accepted attempt answers
+// DeploymentAlreadyCompletedException or Pending again). Failures are *Error.
 func (c *Client) Stop(ctx context.Context, id string, rollback bool) (StopResult, error) {
-	release, err := c.acquire(ctx)
+	release, err := acquire(ctx, c.stopSlots)
 	if err != nil {
 		return StopResult{}, newError("StopDeployment", id, err)
 	}
 	defer release()
-	out, err := c.api.StopDeployment(ctx, &codedeploy.StopDeploymentInput{
+	out, err := c.stops.StopDeployment(ctx, &codedeploy.StopDeploymentInput{
 		DeploymentId:        aws.String(id),
 		AutoRollbackEnabled: aws.Bool(rollback),
 	})
@@ -124,10 +137,10 @@ func (c *Client) Stop(ctx context.Context, id string, rollback bool) (StopResult
 	return StopResult{Status: string(out.Status), Message: aws.ToString(out.StatusMessage)}, nil
 }
 
-func (c *Client) acquire(ctx context.Context) (release func(), err error) {
+func acquire(ctx context.Context, slots chan struct{}) (release func(), err error) {
 	select {
-	case c.slots <- struct{}{}:
-		return func() { <-c.slots }, nil
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

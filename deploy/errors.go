@@ -26,10 +26,11 @@ const (
 	KindAccessDenied                 // credentials or IAM policy refused the call
 	KindUnreachable                  // no answer from CodeDeploy: network failure
 	KindCanceled                     // the bot gave up (timeout or shutdown)
+	KindTooLarge                     // the answer was over MaxAnswerBytes
 )
 
 var kindNames = [...]string{"other", "not_found", "invalid_id", "already_completed", "group_not_found",
-	"id_required", "unsupported", "throttled", "access_denied", "unreachable", "canceled"}
+	"id_required", "unsupported", "throttled", "access_denied", "unreachable", "canceled", "too_large"}
 
 // String is the kind's name in logs and metrics.
 func (k Kind) String() string {
@@ -83,6 +84,11 @@ func (e *Error) Explain() string {
 			return fmt.Sprintf("The bot could not reach CodeDeploy (network failure), so it does not know whether %s was stopped. Check the AWS console.", id)
 		}
 		return "The bot could not reach CodeDeploy (network failure). Try again in a minute."
+	case KindTooLarge:
+		if stopping {
+			return fmt.Sprintf("CodeDeploy's answer about %s was over %d KiB, so the bot did not read it and does not know whether it was stopped.", id, MaxAnswerBytes>>10)
+		}
+		return fmt.Sprintf("CodeDeploy's answer about %s was over %d KiB, so the bot did not read it.", id, MaxAnswerBytes>>10)
 	case KindCanceled:
 		if stopping {
 			return fmt.Sprintf("The bot gave up waiting for CodeDeploy, so it does not know whether %s was stopped. Check the AWS console.", id)
@@ -95,7 +101,28 @@ func (e *Error) Explain() string {
 			return fmt.Sprintf("CodeDeploy answered %s on %s: %s", e.Code, id, api.ErrorMessage())
 		}
 	}
+	if e.Unknown() && stopping {
+		return fmt.Sprintf("CodeDeploy's answer could not be read (%v), so the bot does not know whether %s was stopped.", e.Err, id)
+	}
 	return fmt.Sprintf("The CodeDeploy call for %s failed: %v", id, e.Err)
+}
+
+// Unknown reports whether the call may have taken effect although it
+// failed: CodeDeploy may have received it and its answer was lost, cut,
+// unreadable, or came too late. An exception CodeDeploy answered with
+// (HTTP 4xx, a code) means it did nothing; a 5xx or no answer does not.
+func (e *Error) Unknown() bool {
+	switch e.Kind {
+	case KindCanceled, KindUnreachable, KindTooLarge:
+		return true
+	case KindOther:
+		var re *smithyhttp.ResponseError
+		if errors.As(e.Err, &re) && re.HTTPStatusCode() < 500 && e.Code != "" {
+			return false
+		}
+		return true
+	}
+	return false
 }
 
 // accessDeniedCodes are the AWS error codes for refused credentials or
@@ -122,7 +149,10 @@ func newError(op, id string, err error) *Error {
 		unsupported *types.UnsupportedActionForDeploymentTypeException
 		sendErr     *smithyhttp.RequestSendError
 	)
+	var tooLarge *AnswerTooLargeError
 	switch {
+	case errors.As(err, &tooLarge):
+		e.Kind = KindTooLarge
 	case errors.As(err, &notFound):
 		e.Kind = KindNotFound
 	case errors.As(err, &invalidID):
