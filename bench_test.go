@@ -45,7 +45,9 @@ func botBinary(tb testing.TB) string {
 		builtBot = filepath.Join(dir, "stopdeploy")
 		// A static build, as the README recommends for deployment: it maps no
 		// libc, about 2.5 MB less resident memory.
-		cmd := exec.Command("go", "build", "-o", builtBot, ".")
+		// -buildvcs=true: stamp the revision (TestE2E_Version) even where
+		// GOFLAGS turns it off, as on this project's machines.
+		cmd := exec.Command("go", "build", "-buildvcs=true", "-o", builtBot, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -216,6 +217,27 @@ func waitHealth(t *testing.T, base string, want int) {
 		case <-ctx.Done():
 			t.Fatalf("/healthz stayed %d, want %d", last, want)
 		case <-tick.C:
+		}
+	}
+}
+
+// TestE2E_Version: `stopdeploy version` (and -version) print the module
+// version and, for a binary built from a git checkout, its revision.
+func TestE2E_Version(t *testing.T) {
+	w := newWorld(t)
+	w.binary = botBinary(t) // go build, as a user builds it: it stamps the VCS revision
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v", err)
+	}
+	for _, arg := range []string{"version", "-version"} {
+		p := w.spawn("version", nil, arg)
+		if code := p.wait(20 * time.Second); code != 0 {
+			t.Fatalf("%s: exit %d: %s", arg, code, p.errOut.text())
+		}
+		out := p.out.text()
+		if !strings.HasPrefix(out, "stopdeploy ") || !strings.Contains(out, "revision "+strings.TrimSpace(string(head))) || !strings.Contains(out, "go1.") {
+			t.Errorf("%s printed %q, want the version, the revision %s and the Go version", arg, out, head)
 		}
 	}
 }

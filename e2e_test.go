@@ -109,6 +109,15 @@ func TestE2E_BadCommandsNeverReachAWS(t *testing.T) {
 			if !strings.Contains(m.Text, "*Usage:*") {
 				t.Errorf("reply %q lacks the usage text", m.Text)
 			}
+			// Only help (or nothing) gets the whole usage; a typo gets what
+			// is wrong, the syntax and where to find more, in two lines.
+			full := strings.Contains(m.Text, "Example:")
+			if help := tt.text == "" || tt.text == "help"; help != full {
+				t.Errorf("reply to %q has the full usage: %t, want %t: %q", tt.text, full, help, m.Text)
+			}
+			if tt.text != "" && tt.text != "help" && (strings.Count(m.Text, "\n") != 1 || !strings.Contains(m.Text, "`/stopdeploy help` for more")) {
+				t.Errorf("reply to %q = %q, want two lines ending with the pointer to help", tt.text, m.Text)
+			}
 		})
 	}
 	if calls := w.cd.Calls(); len(calls) != 0 {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		return printHelp(stdout)
+	case "version", "-version", "--version":
+		return printVersion(stdout)
 	case "sandbox":
 		return runSandbox(ctx, args[1:], stdout, stderr)
 	case "check":
@@ -72,6 +76,7 @@ Usage:
                        It proves codedeploy:StopDeployment by reading a random deployment ID
                        and, only once CodeDeploy says it does not exist, stopping that same ID
   stopdeploy sandbox   try the bot in a browser against loopback fakes (-addr host:port)
+  stopdeploy version   print the module version and VCS revision it was built from
   stopdeploy help      show this help
 
 AWS settings come from the SDK's default chain: AWS_REGION, credentials, profiles,
@@ -80,6 +85,33 @@ roles, and AWS_ENDPOINT_URL_CODEDEPLOY for a non-default endpoint.
 Environment:
 `)
 	return printConfigUsage(w)
+}
+
+// printVersion prints what the build info says: the module version (a
+// tag with go install, "(devel)" in a checkout) and the VCS revision and
+// time when built from a git checkout.
+func printVersion(w io.Writer) error {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		_, err := fmt.Fprintln(w, "stopdeploy: no build information in this binary")
+		return err
+	}
+	line := "stopdeploy " + cmp.Or(info.Main.Version, "(devel)")
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		line += " revision " + rev
+		if settings["vcs.modified"] == "true" {
+			line += " (modified)"
+		}
+		if at := settings["vcs.time"]; at != "" {
+			line += " " + at
+		}
+	}
+	_, err := fmt.Fprintln(w, line+" "+info.GoVersion)
+	return err
 }
 
 // runSandbox runs the unmodified bot against the offline sandbox: the

@@ -38,7 +38,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		reply := commands.Usage()
 		var usage *commands.UsageError
 		if errors.As(err, &usage) {
-			reply = usage.Reason + "\n\n" + reply
+			reply = usage.Short()
 		}
 		log.Info().Str("outcome", "usage").Msg("answered with usage")
 		b.tell(ctx, log, to, reply)

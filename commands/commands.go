@@ -94,10 +94,21 @@ func Parse(text string) (Request, error) {
 	return req, nil
 }
 
+// Syntax is the one-line syntax, in Slack mrkdwn.
+func Syntax() string {
+	return fmt.Sprintf("*Usage:* `%s <deployment> [%s]`", Name, choiceList())
+}
+
+// Short is the answer to a command that cannot be read: what is wrong, the
+// syntax, and where to find more. Only help (or nothing) gets Usage.
+func (e *UsageError) Short() string {
+	return e.Reason + "\n" + Syntax() + " · `" + Name + " help` for more"
+}
+
 // Usage is the help text shown to a user, in Slack mrkdwn.
 func Usage() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*Usage:* `%s <deployment> [%s]`\n", Name, choiceList())
+	fmt.Fprintf(&b, "%s\n", Syntax())
 	fmt.Fprintf(&b, "• `<deployment>`: a CodeDeploy deployment ID such as `d-LGUMS25CC`, or a console link to it\n")
 	for _, c := range choices {
 		fmt.Fprintf(&b, "• `%s`: %s\n", c.word, c.meaning)
