@@ -357,3 +357,44 @@ func TestE2E_AuditChannelUnderARefusalFlood(t *testing.T) {
 		t.Errorf("summaries = %q, want one saying %q", summaries, want)
 	}
 }
+
+// TestE2E_RollbackFollowed: the rollback a stop started is followed to its
+// own end, in the same thread; a failed one is said loudly.
+func TestE2E_RollbackFollowed(t *testing.T) {
+	w := newWorld(t)
+	bot := w.start("bot", nil)
+
+	t.Run("succeeds", func(t *testing.T) {
+		w, bot := w.in(t), bot.in(t)
+		id := w.cd.Put(fakecodedeploy.Deployment{ID: "d-RBACKOK01", Application: "checkout", Group: "production", PollsUntilFinal: 2})
+		w.command(alice, deploys, id+" rollback")
+		conf := w.confirmation(deploys, id)
+		w.click(bob, conf, "stop")
+		w.threadReply(conf, "is now *Stopped*; rollback deployment `d-")
+		d, _ := w.cd.Deployment(id)
+		w.threadReply(conf, "Rollback `"+d.RollbackDeploymentID+"` *Succeeded* at <!date^")
+		// The audit line is written just after the reply is queued: wait for it.
+		bot.waitLog("the rollback's final_state audit line", func(l logLine) bool {
+			return l["audit"] == true && l.str("deployment") == id && l.str("outcome") == "rollback_Succeeded"
+		})
+		if got := bot.auditsOf(id, "final_state"); len(got) != 2 || got[1].str("outcome") != "rollback_Succeeded" {
+			t.Errorf("final_state audit lines = %v, want the stop's and then the rollback's", got)
+		}
+	})
+	t.Run("fails", func(t *testing.T) {
+		w := w.in(t)
+		rb := w.cd.Put(fakecodedeploy.Deployment{ID: "d-RBACKBAD1", Application: "checkout", Group: "production", Creator: "codeDeployRollback",
+			FinishAfterPolls: 2, FinishStatus: "Failed", ErrorCode: "HEALTH_CONSTRAINTS", ErrorMessage: "The overall deployment failed because too many <individual> instances failed"})
+		// The rollback CodeDeploy will name once the stop is done.
+		id := w.cd.Put(fakecodedeploy.Deployment{ID: "d-RBACKBAD0", Application: "checkout", Group: "production", RollbackDeploymentID: rb})
+		w.command(alice, deploys, id+" rollback")
+		conf := w.confirmation(deploys, id)
+		w.click(bob, conf, "stop")
+		m := w.threadReply(conf, "Rollback `"+rb+"` ended *Failed*")
+		for _, want := range []string{"<!here>", "is *not* fully restored", "too many &lt;individual&gt; instances failed"} {
+			if !strings.Contains(m.Text, want) {
+				t.Errorf("failed rollback reply %q lacks %q", m.Text, want)
+			}
+		}
+	})
+}

@@ -58,7 +58,12 @@ func TestE2E_StopAndRollBack(t *testing.T) {
 		t.Errorf("StopDeployment calls = %v, want exactly one", got)
 	}
 
-	want := []string{"requested confirmation_posted", "confirmed stopping", "stop_result Pending", "final_state Stopped"}
+	// Then the rollback the stop started, followed to its own end.
+	w.threadReply(conf, "Rollback `"+rolled.RollbackDeploymentID+"` *Succeeded*")
+	bot.waitLog("the rollback's final state", func(l logLine) bool {
+		return l["audit"] == true && l.str("deployment") == running && l.str("outcome") == "rollback_Succeeded"
+	})
+	want := []string{"requested confirmation_posted", "confirmed stopping", "stop_result Pending", "final_state Stopped", "final_state rollback_Succeeded"}
 	if got := bot.audits(running); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("audit trail = %q, want %q", got, want)
 	}
