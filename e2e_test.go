@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,19 +311,38 @@ func TestE2E_ClickRules(t *testing.T) {
 		w.threadReply(conf, "Cancelled by <@"+bob+">")
 	})
 
-	t.Run("expired", func(t *testing.T) {
+	t.Run("expired: the process that posted it marks it", func(t *testing.T) {
 		w := newWorld(t)
 		bot := w.start("bot", map[string]string{"STOPDEPLOY_CONFIRM_TIMEOUT": "1s"})
 		w.command(alice, deploys, running)
 		conf := w.confirmation(deploys, running)
-		waitPast(t, expiryOf(t, conf))
-		w.click(bob, conf, "stop")
-		after := w.waitNoButtons(conf)
+		after := w.waitNoButtons(conf) // nobody clicks
 		if !strings.Contains(string(after.Blocks), "*Expired* at") || strings.Contains(string(after.Blocks), "Confirm before") {
 			t.Errorf("expired card = %s, want the state on top and no \"Confirm before\"", after.Blocks)
 		}
-		w.threadReply(conf, "This confirmation expired")
 		bot.auditLine("expired", running)
+		if calls := w.calls("StopDeployment", running); len(calls) != 0 {
+			t.Errorf("StopDeployment calls after expiry = %v", calls)
+		}
+	})
+	t.Run("expired: a click on another process is refused", func(t *testing.T) {
+		w := newWorld(t)
+		env := map[string]string{"STOPDEPLOY_CONFIRM_TIMEOUT": "1s"}
+		first := w.start("first", env)
+		w.command(alice, deploys, running)
+		conf := w.confirmation(deploys, running)
+		if code, _ := first.signal(syscall.SIGTERM); code != 0 {
+			t.Fatalf("first bot exit %d", code)
+		}
+		second := w.start("second", env)
+		waitPast(t, expiryOf(t, conf))
+		w.click(bob, conf, "stop")
+		after := w.waitNoButtons(conf)
+		if !strings.Contains(string(after.Blocks), "*Expired* at") {
+			t.Errorf("expired card = %s", after.Blocks)
+		}
+		w.threadReply(conf, "This confirmation expired")
+		second.auditLine("expired", running)
 		if calls := w.calls("StopDeployment", running); len(calls) != 0 {
 			t.Errorf("StopDeployment calls after expiry = %v", calls)
 		}

@@ -109,6 +109,7 @@ type Bot struct {
 	// reportCtx outlives Run's context and the work context: reports of
 	// what was done must still be made while the bot shuts down.
 	reportCtx   context.Context
+	runCtx      context.Context // Run's own, set before any handler starts
 	reportersMu sync.Mutex
 	reporters   map[string]*reporter
 	auditQ      *auditQueue // nil without an audit channel
@@ -194,7 +195,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer cancelWork()
 	reportCtx, cancelReports := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReports()
-	b.reportCtx = reportCtx
+	b.reportCtx, b.runCtx = reportCtx, ctx
 	if b.auditQ != nil {
 		b.auditPosts.Go(func() {
 			defer b.recoverGoroutine("audit channel")

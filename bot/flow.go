@@ -110,6 +110,8 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 	}
 	ev.Outcome, ev.MessageTS = "confirmation_posted", ts
 	outcome = ev.Outcome
+	b.scheduleExpiry(click{conf: conf, user: cmd.UserID, channel: cmd.ChannelID, ts: ts, text: text, blocks: blocks,
+		log: log.With().Str("message_ts", ts).Logger()})
 	ev.Detail = fmt.Sprintf("asked for confirmation (%s / %s, %s, rollback %t)", d.Application, d.Group, d.Status, req.Rollback)
 	b.audit(ev)
 }
@@ -316,6 +318,11 @@ func (b *Bot) claimed(ctx context.Context, c click, action string) bool {
 	won, ok := b.claims.claim(c.channel+"/"+c.ts, c.conf.ExpiresAt, c.user, action)
 	if !ok {
 		c.log.Info().Str("winner", won.user).Msg("click lost: this confirmation is already being handled")
+		if won.action == actionExpire {
+			b.tell(ctx, c.log, c.to, fmt.Sprintf("This confirmation expired at %s; nothing was stopped. Run `%s` again if the deployment still needs stopping.",
+				slackTime(c.conf.ExpiresAt), c.conf.Request().Command()))
+			return false
+		}
 		what := "pressed Stop"
 		if won.action == actionCancel {
 			what = "cancelled it"
@@ -328,6 +335,28 @@ func (b *Bot) claimed(ctx context.Context, c click, action string) bool {
 		return false
 	}
 	return true
+}
+
+// actionExpire claims a confirmation for the expiry sweep.
+const actionExpire = "expire"
+
+// scheduleExpiry removes the buttons of a confirmation this process posted
+// once it expires, and marks it expired. Best effort: a restart forgets it
+// (a later click is refused as expired anyway), and a click that won the
+// claim first keeps the card.
+func (b *Bot) scheduleExpiry(c click) {
+	time.AfterFunc(c.conf.ExpiresAt.Sub(b.now()), func() {
+		defer b.recoverGoroutine("expiry")
+		if b.runCtx == nil || b.runCtx.Err() != nil {
+			return // shutting down: the next process or a click will say it
+		}
+		if _, ok := b.claims.claim(c.channel+"/"+c.ts, c.conf.ExpiresAt, "", actionExpire); !ok {
+			return
+		}
+		b.reporterFor(c).setCard(withState(c.blocks, stateExpired(c.conf.ExpiresAt)))
+		b.audit(auditEvent{Event: evExpired, User: c.conf.RequesterID, Channel: c.channel, Deployment: c.conf.DeploymentID,
+			MessageTS: c.ts, Outcome: "expired", Detail: "nobody confirmed before " + c.conf.ExpiresAt.UTC().Format("15:04:05 UTC")})
+	})
 }
 
 func (b *Bot) expire(c click) {
