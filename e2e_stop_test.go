@@ -398,3 +398,40 @@ func TestE2E_RollbackFollowed(t *testing.T) {
 		}
 	})
 }
+
+// TestE2E_CardShowsWhatIsDeployed: the revision, the description and the
+// deployment configuration, escaped, in CodeDeploy's real answer shapes.
+func TestE2E_CardShowsWhatIsDeployed(t *testing.T) {
+	w := newWorld(t)
+	w.start("bot", nil)
+	tests := []struct {
+		d    fakecodedeploy.Deployment
+		want []string
+	}{
+		{fakecodedeploy.Deployment{ID: "d-REVS3OBJ1", Description: "release <!channel> 42 & more", DeploymentConfigName: "CodeDeployDefault.OneAtATime",
+			Revision: &fakecodedeploy.Revision{Bucket: "artifacts", Key: "checkout/app.zip", BundleType: "zip", Version: "3HL4kqtJlcpXroDTDmJ"}},
+			[]string{`*Revision*\ns3://artifacts/checkout/app.zip (version 3HL4kqtJlcpXroDTDmJ), zip`, `*Description*\nrelease &lt;!channel&gt; 42 &amp; more`,
+				`*Deployment config*\nCodeDeployDefault.OneAtATime`}},
+		{fakecodedeploy.Deployment{ID: "d-REVGITHB1", Revision: &fakecodedeploy.Revision{Repository: "acme/checkout", CommitID: "0123456789abcdef0123456789abcdef01234567"}},
+			[]string{`*Revision*\nGitHub acme/checkout @ 0123456789ab`}},
+		{fakecodedeploy.Deployment{ID: "d-REVAPPSP1", ComputePlatform: "ECS", Revision: &fakecodedeploy.Revision{Type: fakecodedeploy.RevisionAppSpecContent, SHA256: "a1b2c3d4e5f6a7b8c9d0"}},
+			[]string{`*Revision*\nAppSpec, sha256 a1b2c3d4e5f6`, `*Deployment config*\nCodeDeployDefault.ECSAllAtOnce`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.d.ID, func(t *testing.T) {
+			w := w.in(t)
+			tt.d.Application, tt.d.Group = "checkout", "production"
+			w.cd.Put(tt.d)
+			w.command(alice, deploys, tt.d.ID)
+			conf := w.confirmation(deploys, tt.d.ID)
+			for _, want := range tt.want {
+				if !strings.Contains(string(conf.Blocks), want) {
+					t.Errorf("card lacks %q: %s", want, conf.Blocks)
+				}
+			}
+			if strings.Contains(conf.Text, "<!channel>") || strings.Contains(string(conf.Blocks), "<!channel>") {
+				t.Errorf("an AWS string reached Slack unescaped")
+			}
+		})
+	}
+}

@@ -98,6 +98,15 @@ func deploymentFields(d deploy.Deployment) []*slack.TextBlockObject {
 	if d.ComputePlatform != "" {
 		fields = append(fields, mrkdwn("*Platform*\n"+awsText(d.ComputePlatform)))
 	}
+	// What is being deployed. Slack allows 10 fields of 2,000 characters;
+	// awsText cuts each AWS string well below that.
+	for _, f := range []struct{ name, value string }{
+		{"Revision", d.Revision}, {"Description", d.Description}, {"Deployment config", d.ConfigName},
+	} {
+		if f.value != "" {
+			fields = append(fields, mrkdwn("*"+f.name+"*\n"+awsText(f.value)))
+		}
+	}
 	return fields
 }
 

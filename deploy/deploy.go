@@ -44,6 +44,10 @@ type Deployment struct {
 	RollbackDeploymentID string    // set once a rollback deployment was started
 	RollbackMessage      string
 	ErrorMessage         string
+	// What is being deployed, which an engineer checks before stopping it.
+	Revision    string // a summary of the revision's location, "" when CodeDeploy sends none
+	Description string
+	ConfigName  string // the deployment configuration, e.g. CodeDeployDefault.OneAtATime
 }
 
 // Overview counts the deployment's targets by state.
@@ -157,6 +161,9 @@ func fromInfo(in *types.DeploymentInfo) Deployment {
 		CreateTime:      aws.ToTime(in.CreateTime),
 		StartTime:       aws.ToTime(in.StartTime),
 		CompleteTime:    aws.ToTime(in.CompleteTime),
+		Revision:        revisionSummary(in.Revision),
+		Description:     aws.ToString(in.Description),
+		ConfigName:      aws.ToString(in.DeploymentConfigName),
 	}
 	if o := in.DeploymentOverview; o != nil {
 		d.Overview = &Overview{Pending: o.Pending, InProgress: o.InProgress, Succeeded: o.Succeeded, Failed: o.Failed, Skipped: o.Skipped, Ready: o.Ready}
@@ -169,4 +176,38 @@ func fromInfo(in *types.DeploymentInfo) Deployment {
 		d.ErrorMessage = aws.ToString(e.Message)
 	}
 	return d
+}
+
+// revisionSummary says where a revision lives, in one line: an S3 object
+// (with its version), a GitHub commit, or for ECS and Lambda the AppSpec's
+// hash (GetDeployment never returns the AppSpec's content).
+func revisionSummary(r *types.RevisionLocation) string {
+	if r == nil {
+		return ""
+	}
+	short := func(s string) string {
+		if len(s) > 12 {
+			return s[:12]
+		}
+		return s
+	}
+	switch {
+	case r.S3Location != nil:
+		l := r.S3Location
+		s := "s3://" + aws.ToString(l.Bucket) + "/" + aws.ToString(l.Key)
+		if v := aws.ToString(l.Version); v != "" {
+			s += " (version " + v + ")"
+		}
+		if l.BundleType != "" {
+			s += ", " + string(l.BundleType)
+		}
+		return s
+	case r.GitHubLocation != nil:
+		return "GitHub " + aws.ToString(r.GitHubLocation.Repository) + " @ " + short(aws.ToString(r.GitHubLocation.CommitId))
+	case r.AppSpecContent != nil:
+		return "AppSpec, sha256 " + short(aws.ToString(r.AppSpecContent.Sha256))
+	case r.String_ != nil:
+		return "AppSpec string, sha256 " + short(aws.ToString(r.String_.Sha256))
+	}
+	return string(r.RevisionType)
 }
