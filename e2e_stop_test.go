@@ -328,7 +328,7 @@ func TestE2E_AuditChannelUnderARefusalFlood(t *testing.T) {
 	conf := w.confirmation(deploys, running)
 	w.click(carol, conf, "stop")
 	w.threadReply(conf, "is now *Stopped*")
-	for _, want := range []string{"requested by <@U0ALICE>", "confirmed by <@U0CAROL>", "stop_result by <@U0CAROL>", "final_state by <@U0CAROL>"} {
+	for _, want := range []string{"<@U0ALICE> asked to stop", "<@U0CAROL> confirmed the stop", "CodeDeploy answered *Pending*", "is now *Stopped*"} {
 		w.waitMessage("audit channel: "+want, func(m fakeslack.Message) bool {
 			return m.Channel == audit && strings.Contains(m.Text, want)
 		})
@@ -343,10 +343,10 @@ func TestE2E_AuditChannelUnderARefusalFlood(t *testing.T) {
 	}
 	var lines, summaries []string
 	for _, m := range w.publicMessages(audit) {
-		if strings.Contains(m.Text, "refused by <@U0MALLORY>") {
+		if strings.Contains(m.Text, "<@U0MALLORY> was refused for") {
 			lines = append(lines, m.Text)
 		}
-		if strings.Contains(m.Text, "<@U0MALLORY> was refused") {
+		if strings.Contains(m.Text, "more times since") {
 			summaries = append(summaries, m.Text)
 		}
 	}

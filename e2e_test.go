@@ -458,16 +458,26 @@ func TestE2E_AuditChannel(t *testing.T) {
 	w.command(alice, deploys, running)
 	conf := w.confirmation(deploys, running)
 	w.click(carol, conf, "stop")
-	for _, want := range []string{
-		"`d-LGUMS25CC` refused by <@U0MALLORY> in <#C0DEPLOYS>: *user_not_allowed*",
-		"`d-LGUMS25CC` requested by <@U0ALICE> in <#C0DEPLOYS>: *confirmation_posted*",
-		"`d-LGUMS25CC` confirmed by <@U0CAROL> in <#C0DEPLOYS>: *stopping*",
-		"`d-LGUMS25CC` stop_result by <@U0CAROL> in <#C0DEPLOYS>: *Pending*",
-		"`d-LGUMS25CC` final_state by <@U0CAROL> in <#C0DEPLOYS>: *Stopped*",
+	// Sentences, with a link to the confirmation once there is one.
+	link := " · <https://" + fakeslack.TeamDomain + ".slack.com/archives/" + deploys + "/p" + strings.ReplaceAll(conf.TS, ".", "") + "|confirmation>"
+	for _, want := range []struct {
+		text   string
+		linked bool
+	}{
+		{"<@U0MALLORY> was refused for `d-LGUMS25CC` in <#C0DEPLOYS>: not allowed to stop deployments.", false},
+		{"<@U0ALICE> asked to stop `d-LGUMS25CC` in <#C0DEPLOYS> · checkout / production, InProgress, rollback no", true},
+		{"<@U0CAROL> confirmed the stop of `d-LGUMS25CC` in <#C0DEPLOYS> · rollback no", true},
+		{"CodeDeploy answered *Pending* to the stop of `d-LGUMS25CC` confirmed by <@U0CAROL>: Stopping Pending.", true},
+		{"`d-LGUMS25CC` is now *Stopped*", true},
 	} {
-		w.waitMessage("audit channel: "+want, func(m fakeslack.Message) bool {
-			return m.Channel == audit && strings.HasPrefix(m.Text, want)
+		w.waitMessage("audit channel: "+want.text, func(m fakeslack.Message) bool {
+			return m.Channel == audit && strings.HasPrefix(m.Text, want.text) && strings.HasSuffix(m.Text, link) == want.linked
 		})
+	}
+	for _, m := range w.publicMessages(audit) {
+		if strings.Contains(m.Text, "_") && !strings.Contains(m.Text, "slack.com") {
+			t.Errorf("audit line speaks in codes: %q", m.Text)
+		}
 	}
 }
 

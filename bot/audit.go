@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,12 +61,82 @@ func (b *Bot) auditPost(ev auditEvent) {
 	b.auditQ.add(ev)
 }
 
-func auditText(ev auditEvent) string {
-	text := fmt.Sprintf("`%s` %s by %s in <#%s>: *%s*", ev.Deployment, ev.Event, mention(ev.User), ev.Channel, awsText(ev.Outcome))
-	if ev.Detail != "" {
-		text += " · " + awsText(ev.Detail)
+// auditText is ev as a sentence for the audit channel, with a link to the
+// confirmation when there is one.
+func (b *Bot) auditText(ev auditEvent) string {
+	who, dep, where := mention(ev.User), code(ev.Deployment), "<#"+ev.Channel+">"
+	detail := awsText(ev.Detail)
+	var s string
+	switch ev.Event {
+	case evRequested:
+		s = fmt.Sprintf("%s asked to stop %s in %s", who, dep, where)
+		if ev.Outcome != "confirmation_posted" {
+			s += ": " + words(ev.Outcome) + "."
+		} else if ev.Detail != "" {
+			s += " · " + detail
+		}
+	case evRefused:
+		s = fmt.Sprintf("%s was refused for %s in %s: %s.", who, dep, where, refusalWords(ev.Outcome))
+	case evConfirmed:
+		s = fmt.Sprintf("%s confirmed the stop of %s in %s · %s", who, dep, where, detail)
+	case evCancelled:
+		s = fmt.Sprintf("%s cancelled the request to stop %s in %s. Nothing was stopped.", who, dep, where)
+	case evExpired:
+		s = fmt.Sprintf("The request to stop %s in %s expired (%s). Nothing was stopped.", dep, where, detail)
+	case evStopResult:
+		s = fmt.Sprintf("CodeDeploy answered *%s* to the stop of %s confirmed by %s", words(ev.Outcome), dep, who)
+		if ev.Detail != "" {
+			s += ": " + detail
+		}
+	case evStopError:
+		if ev.Outcome == "unknown" {
+			s = fmt.Sprintf("CodeDeploy did not confirm the stop of %s confirmed by %s: %s", dep, who, detail)
+		} else {
+			s = fmt.Sprintf("The stop of %s confirmed by %s failed (%s): %s", dep, who, words(ev.Outcome), detail)
+		}
+	case evFinalState:
+		s = fmt.Sprintf("%s is now *%s*", dep, words(ev.Outcome))
+		if ev.Detail != "" {
+			s += " · " + detail
+		}
+	default:
+		s = fmt.Sprintf("%s %s by %s in %s: *%s* · %s", dep, ev.Event, who, where, words(ev.Outcome), detail)
 	}
-	return text
+	if link := b.permalink(ev.Channel, ev.MessageTS); link != "" {
+		s += " · <" + link + "|confirmation>"
+	}
+	return s
+}
+
+// refusalWords says why someone was refused, in words.
+func refusalWords(code string) string {
+	switch code {
+	case "user_not_allowed":
+		return "not allowed to stop deployments"
+	case "channel_not_allowed":
+		return "the command is not enabled in that channel"
+	case "lookup_failed", "auth_error":
+		return "the bot could not check their permissions"
+	case "second_approver_required":
+		return "a second approver must confirm, not the requester"
+	case "wrong_channel":
+		return "the button belongs to a confirmation in another channel"
+	}
+	return words(code)
+}
+
+// words turns an outcome code into words: "follow_timeout" → "follow timeout".
+func words(code string) string { return awsText(strings.ReplaceAll(code, "_", " ")) }
+
+// permalink links to a message. Slack's message links have the form
+// https://<workspace>.slack.com/archives/<channel>/p<ts without the dot>;
+// the workspace domain comes from the payloads (team_domain, team.domain).
+func (b *Bot) permalink(channel, ts string) string {
+	domain, _ := b.teamDomain.Load().(string)
+	if domain == "" || channel == "" || ts == "" {
+		return ""
+	}
+	return "https://" + domain + ".slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
 }
 
 // Slack allows about one message per second per channel, with short bursts
@@ -119,7 +190,7 @@ func (q *auditQueue) add(ev auditEvent) {
 			return
 		}
 	}
-	q.lines = append(q.lines, auditText(ev))
+	q.lines = append(q.lines, q.b.auditText(ev))
 	q.signal()
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -112,7 +113,8 @@ type Bot struct {
 	runCtx      context.Context // Run's own, set before any handler starts
 	reportersMu sync.Mutex
 	reporters   map[string]*reporter
-	auditQ      *auditQueue // nil without an audit channel
+	auditQ      *auditQueue  // nil without an audit channel
+	teamDomain  atomic.Value // string: the workspace domain, from payloads, for links
 }
 
 // Defaults for zero durations in Config, as documented in the README.

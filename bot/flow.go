@@ -20,6 +20,9 @@ import (
 // the requester alone, and nothing before the confirmation changes anything.
 func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 	log := b.log.With().Str("user", cmd.UserID).Str("channel", cmd.ChannelID).Logger()
+	if cmd.TeamDomain != "" {
+		b.teamDomain.Store(cmd.TeamDomain)
+	}
 	to := recipient{channel: cmd.ChannelID, user: cmd.UserID, responseURL: cmd.ResponseURL}
 	outcome := "usage"
 	defer func() { b.obs.Command(outcome) }()
@@ -112,7 +115,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 	outcome = ev.Outcome
 	b.scheduleExpiry(click{conf: conf, user: cmd.UserID, channel: cmd.ChannelID, ts: ts, text: text, blocks: blocks,
 		log: log.With().Str("message_ts", ts).Logger()})
-	ev.Detail = fmt.Sprintf("asked for confirmation (%s / %s, %s, rollback %t)", d.Application, d.Group, d.Status, req.Rollback)
+	ev.Detail = fmt.Sprintf("%s / %s, %s, rollback %s", d.Application, d.Group, d.Status, map[bool]string{true: "yes", false: "no"}[req.Rollback])
 	b.audit(ev)
 }
 
@@ -164,6 +167,9 @@ func (b *Bot) readClick(cb slack.InteractionCallback, a *slack.BlockAction) (cli
 		blocks:  cb.Message.Blocks.BlockSet,
 	}
 	c.to = recipient{channel: c.channel, user: c.user, responseURL: cb.ResponseURL}
+	if cb.Team.Domain != "" {
+		b.teamDomain.Store(cb.Team.Domain)
+	}
 	c.log = b.log.With().Str("user", c.user).Str("channel", c.channel).Str("message_ts", c.ts).Logger()
 	conf, err := commands.DecodeConfirmation(a.Value)
 	if err != nil {
@@ -200,7 +206,7 @@ func (b *Bot) handleStop(runCtx, ctx context.Context, c click) {
 		return
 	}
 
-	ev.Outcome, ev.Detail = "stopping", fmt.Sprintf("confirmed the stop (rollback %t)", c.conf.Rollback)
+	ev.Outcome, ev.Detail = "stopping", "rollback "+map[bool]string{true: "yes", false: "no"}[c.conf.Rollback]
 	b.auditLog(ev) // posted to the audit channel after the stop: nothing goes before it
 	callCtx, cancel := context.WithTimeout(ctx, b.cfg.AWSCallTimeout)
 	res, err := b.deploy.Stop(callCtx, c.conf.DeploymentID, c.conf.Rollback)
