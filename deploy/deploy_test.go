@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -128,8 +130,10 @@ func TestStop_ErrorKinds(t *testing.T) {
 			"The bot could not reach CodeDeploy (network failure), so it does not know whether `d-LGUMS25CC` was stopped. Check the AWS console."},
 		{"timeout", context.DeadlineExceeded, deploy.KindCanceled,
 			"The bot gave up waiting for CodeDeploy, so it does not know whether `d-LGUMS25CC` was stopped. Check the AWS console."},
-		{"other API error", &smithy.GenericAPIError{Code: "InternalFailure", Message: "boom"}, deploy.KindOther,
-			"CodeDeploy answered InternalFailure on `d-LGUMS25CC`: boom"},
+		{"other API error", &smithy.GenericAPIError{Code: "ValidationException", Message: "boom <!channel> & <@U0ALICE>"}, deploy.KindOther,
+			"CodeDeploy answered ValidationException on `d-LGUMS25CC`: boom &lt;!channel&gt; &amp; &lt;@U0ALICE&gt;"},
+		{"answer too large", &deploy.AnswerTooLargeError{Limit: deploy.MaxAnswerBytes}, deploy.KindTooLarge,
+			"CodeDeploy's answer about `d-LGUMS25CC` was over 1024 KiB, so the bot did not read it and does not know whether it was stopped."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,6 +151,11 @@ func TestStop_ErrorKinds(t *testing.T) {
 			}
 			if got := de.Explain(); got != tt.explain {
 				t.Errorf("Explain()\n got: %s\nwant: %s", got, tt.explain)
+			}
+			// Only an exception CodeDeploy answered proves it did nothing.
+			unknown := tt.kind == deploy.KindUnreachable || tt.kind == deploy.KindCanceled || tt.kind == deploy.KindTooLarge || tt.name == "other API error"
+			if de.Unknown() != unknown {
+				t.Errorf("Unknown() = %t, want %t", de.Unknown(), unknown)
 			}
 			if !errors.Is(err, tt.err) {
 				t.Errorf("error does not wrap the SDK error")
@@ -201,4 +210,38 @@ func TestClient_BoundsCallsInFlight(t *testing.T) {
 	if peak != limit {
 		t.Errorf("peak calls in flight = %d, want %d", peak, limit)
 	}
+}
+
+func TestLimitAnswers_RefusesBodiesOverTheLimit(t *testing.T) {
+	for _, tt := range []struct {
+		size    int
+		chunked bool
+		fails   bool
+	}{{1024, false, false}, {1024, true, false}, {1025, true, true}, {1025, false, true}, {64 << 10, true, true}} {
+		t.Run(fmt.Sprintf("%d chunked=%t", tt.size, tt.chunked), func(t *testing.T) {
+			client := deploy.LimitAnswers(bodyClient{size: tt.size, chunked: tt.chunked}, 1024)
+			resp, err := client.Do(&http.Request{})
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+			}
+			var tooLarge *deploy.AnswerTooLargeError
+			if got := errors.As(err, &tooLarge); got != tt.fails {
+				t.Errorf("error %v: too large %t, want %t", err, got, tt.fails)
+			}
+		})
+	}
+}
+
+// bodyClient answers every request with size bytes, with or without a Content-Length.
+type bodyClient struct {
+	size    int
+	chunked bool
+}
+
+func (c bodyClient) Do(*http.Request) (*http.Response, error) {
+	resp := &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(strings.Repeat("x", c.size))), ContentLength: int64(c.size)}
+	if c.chunked {
+		resp.ContentLength = -1
+	}
+	return resp, nil
 }

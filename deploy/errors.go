@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
@@ -78,7 +79,7 @@ func (e *Error) Explain() string {
 		}
 		return "AWS kept throttling the request, even after retries. Try again in a minute."
 	case KindAccessDenied:
-		return fmt.Sprintf("AWS refused the bot's credentials for %s on %s (%s). Ask your platform team to check the bot's IAM policy.", e.Op, id, e.Code)
+		return fmt.Sprintf("AWS refused the bot's credentials for %s on %s (%s). Ask your platform team to check the bot's IAM policy.", e.Op, id, mrkdwn(e.Code))
 	case KindUnreachable:
 		if stopping {
 			return fmt.Sprintf("The bot could not reach CodeDeploy (network failure), so it does not know whether %s was stopped. Check the AWS console.", id)
@@ -98,13 +99,23 @@ func (e *Error) Explain() string {
 	if e.Code != "" {
 		var api smithy.APIError
 		if errors.As(e.Err, &api) {
-			return fmt.Sprintf("CodeDeploy answered %s on %s: %s", e.Code, id, api.ErrorMessage())
+			return fmt.Sprintf("CodeDeploy answered %s on %s: %s", mrkdwn(e.Code), id, mrkdwn(api.ErrorMessage()))
 		}
 	}
 	if e.Unknown() && stopping {
-		return fmt.Sprintf("CodeDeploy's answer could not be read (%v), so the bot does not know whether %s was stopped.", e.Err, id)
+		return fmt.Sprintf("CodeDeploy's answer could not be read (%s), so the bot does not know whether %s was stopped.", mrkdwn(e.Err.Error()), id)
 	}
-	return fmt.Sprintf("The CodeDeploy call for %s failed: %v", id, e.Err)
+	return fmt.Sprintf("The CodeDeploy call for %s failed: %s", id, mrkdwn(e.Err.Error()))
+}
+
+// mrkdwn makes a string from AWS safe in Slack mrkdwn (&, < and > escaped,
+// as Slack requires, so "<!channel>" cannot notify anyone) and cuts it to
+// 1,000 characters, well inside Slack's limits.
+func mrkdwn(s string) string {
+	if r := []rune(s); len(r) > 1000 {
+		s = string(r[:999]) + "…"
+	}
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 // Unknown reports whether the call may have taken effect although it
