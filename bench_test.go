@@ -153,7 +153,7 @@ func echoClient(b *testing.B, w *world) int {
 func BenchmarkAckLatency(b *testing.B) {
 	const n, c = 200, 50
 	w := benchWorld(b, 0)
-	w.start("bot", nil)
+	p := w.start("bot", nil)
 	waitConnections(b, w, 1)
 	echo := echoClient(b, w)
 	var bot, floor []time.Duration
@@ -169,6 +169,7 @@ func BenchmarkAckLatency(b *testing.B) {
 	_, botP99, _ := percentiles(bot)
 	_, floorP99, _ := percentiles(floor)
 	b.ReportMetric(float64(botP99)/float64(floorP99), "p99/floor")
+	b.ReportMetric(float64(peakRSS(b, p.cmd.Process.Pid))/(1<<20), "burst-peak-RSS-MB")
 }
 
 // BenchmarkAckLatencySlowAWS: the same burst while CodeDeploy takes 2 s to
@@ -238,9 +239,10 @@ func BenchmarkConcurrentRequests(b *testing.B) {
 func BenchmarkEndToEnd(b *testing.B) {
 	const flows = 100
 	w := benchWorld(b, 0)
-	w.start("bot", map[string]string{"STOPDEPLOY_FOLLOW_INTERVAL": "10m"})
+	p := w.start("bot", map[string]string{"STOPDEPLOY_FOLLOW_INTERVAL": "10m"})
 	var toConfirmation, toStop, toReply []time.Duration
 	n := 0
+	cpuBefore := cpuTime(b, p.cmd.Process.Pid)
 	for b.Loop() {
 		for range flows {
 			n++
@@ -262,6 +264,23 @@ func BenchmarkEndToEnd(b *testing.B) {
 	reportLatency(b, "cmd-to-confirmation", toConfirmation)
 	reportLatency(b, "click-to-stop", toStop)
 	reportLatency(b, "click-to-reply", toReply)
+	// The bot's own CPU (user + system) per complete flow: a cost, not a wait.
+	b.ReportMetric(float64((cpuTime(b, p.cmd.Process.Pid)-cpuBefore).Microseconds())/float64(n), "cpu-µs/flow")
+}
+
+// cpuTime is the user and system CPU time a process has used so far
+// (/proc/<pid>/stat fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func cpuTime(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // BenchmarkMemory: peak resident memory of the built bot through 1,000

@@ -245,3 +245,34 @@ func (c bodyClient) Do(*http.Request) (*http.Response, error) {
 	}
 	return resp, nil
 }
+
+// TestClient_StopsHaveSlotsOfTheirOwn: with every read slot taken by slow
+// lookups, a stop still starts at once.
+func TestClient_StopsHaveSlotsOfTheirOwn(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
+	api := fakeAPI{
+		get: func(ctx context.Context, in *codedeploy.GetDeploymentInput) (*codedeploy.GetDeploymentOutput, error) {
+			entered <- struct{}{}
+			<-release
+			return &codedeploy.GetDeploymentOutput{DeploymentInfo: &types.DeploymentInfo{DeploymentId: in.DeploymentId}}, nil
+		},
+		stop: func(context.Context, *codedeploy.StopDeploymentInput) (*codedeploy.StopDeploymentOutput, error) {
+			return &codedeploy.StopDeploymentOutput{Status: types.StopStatusPending}, nil
+		},
+	}
+	c := deploy.NewClient(api, 2)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { _, _ = c.Get(context.Background(), "d-LGUMS25CC") })
+	}
+	<-entered
+	<-entered // every read slot is taken
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if res, err := c.Stop(ctx, "d-LGUMS25CC", false); err != nil || res.Status != "Pending" {
+		t.Errorf("Stop while reads are full = %+v, %v; want Pending at once", res, err)
+	}
+	close(release)
+	wg.Wait()
+}
