@@ -318,7 +318,9 @@ func TestE2E_PublicOnly(t *testing.T) {
 // that matter out of the audit channel: refusals are coalesced, every event
 // stays in the JSON log.
 func TestE2E_AuditChannelUnderARefusalFlood(t *testing.T) {
-	w := newWorld(t)
+	// Slack's limit, with one post of slack above the bot's own burst of 3:
+	// Slack does not publish its burst size.
+	w := newWorld(t, func(o *fakeslack.Options) { o.ChannelRate = fakeslack.ChannelRate{PerSecond: 1, Burst: 4} })
 	bot := w.start("bot", map[string]string{"STOPDEPLOY_AUDIT_CHANNEL": audit})
 	const flood = 300
 	for range flood {
@@ -335,6 +337,9 @@ func TestE2E_AuditChannelUnderARefusalFlood(t *testing.T) {
 	}
 	if code, _ := bot.signal(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+	if n := w.slack.RateLimited(audit); n != 0 {
+		t.Errorf("Slack refused %d audit posts as over its rate: the bot does not pace them", n)
 	}
 	refused := len(bot.auditsOf(running, "refused"))
 	dropped := strings.Count(bot.out.text(), "dropped: too many requests in flight")

@@ -85,6 +85,9 @@ type Options struct {
 	Scopes []string
 	// Logf, if set, receives debug lines. Tokens and response URLs are never logged.
 	Logf func(format string, args ...any)
+	// ChannelRate, if set, limits chat.postMessage per channel as Slack does
+	// (see ratelimit.go); zero means no limit.
+	ChannelRate ChannelRate
 }
 
 // Errors returned by the helpers that act as a Slack user or as Slack itself.
@@ -179,6 +182,8 @@ type Server struct {
 	calls    []call
 	failures map[string][]*pendingFailure
 	latency  map[string]time.Duration
+	buckets  map[string]*bucket // channel → chat.postMessage allowance (Options.ChannelRate)
+	limited  map[string]int     // channel → chat.postMessage calls answered 429
 
 	tickets     map[string]time.Time
 	opened      int
@@ -234,6 +239,8 @@ func New(opts Options) (*Server, error) {
 		byKey:     map[string]*Message{},
 		failures:  map[string][]*pendingFailure{},
 		latency:   map[string]time.Duration{},
+		buckets:   map[string]*bucket{},
+		limited:   map[string]int{},
 		tickets:   map[string]time.Time{},
 		envelopes: map[string]*envelope{},
 		responses: map[string]*responseURL{},

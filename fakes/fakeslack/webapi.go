@@ -285,6 +285,10 @@ func (s *Server) draftLocked(w http.ResponseWriter, v url.Values, ephemeralFor s
 func (s *Server) postMessage(w http.ResponseWriter, v url.Values) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ch, _ := s.resolveChannelLocked(v.Get("channel")); ch.ID != "" && !s.allowPostLocked(ch.ID) {
+		writeFailure(w, Failure{Status: http.StatusTooManyRequests, RetryAfter: 1, Error: "ratelimited"})
+		return
+	}
 	m := s.draftLocked(w, v, "")
 	if m == nil {
 		return
