@@ -233,7 +233,7 @@ func TestE2E_ClickAnswers(t *testing.T) {
 	w := newWorld(t)
 	w.cd.Update(running, func(d *fakecodedeploy.Deployment) { d.StopDelay = time.Second })
 	// A slow chat.update keeps the buttons on screen for the later clicks.
-	w.slack.SetLatency("chat.update", 3*time.Second)
+	w.slack.SetLatency("chat.update", 6*time.Second)
 	bot := w.start("bot", nil)
 
 	t.Run("a click that loses to another", func(t *testing.T) {

@@ -327,7 +327,9 @@ func TestE2E_ClickRules(t *testing.T) {
 	})
 	t.Run("expired: a click on another process is refused", func(t *testing.T) {
 		w := newWorld(t)
-		env := map[string]string{"STOPDEPLOY_CONFIRM_TIMEOUT": "1s"}
+		// Long enough that the first process is gone before its expiry
+		// sweep could run, even on a slow machine.
+		env := map[string]string{"STOPDEPLOY_CONFIRM_TIMEOUT": "3s"}
 		first := w.start("first", env)
 		w.command(alice, deploys, running)
 		conf := w.confirmation(deploys, running)
