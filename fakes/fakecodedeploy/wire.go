@@ -132,9 +132,11 @@ const smallAnswer = 2 << 10
 // still reading a body larger than its first read ("failed to decode
 // response body, read tcp …: use of closed network connection"; about 1 in
 // 100 BatchGetDeployments answers of 25 deployments, 1 in 10 for 1 MiB,
-// without this pause). Real AWS answers too slowly to lose that race; a few
-// milliseconds let the transport finish writing the request first.
-func pauseBeforeLargeAnswer() { time.Sleep(5 * time.Millisecond) }
+// without this pause). Real AWS answers too slowly to lose that race: this
+// pause is the latency of a real answer, and lets the transport finish
+// writing the request first. 5 ms was not enough on a loaded 2-core machine
+// (1 failure in 800 answers under go test -race -count=10 ./...).
+func pauseBeforeLargeAnswer() { time.Sleep(25 * time.Millisecond) }
 
 // dropConnection closes the connection without writing a response, so the
 // client sees a connection error rather than an empty 200.
