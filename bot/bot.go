@@ -116,6 +116,8 @@ type Bot struct {
 	// what was done must still be made while the bot shuts down.
 	reportCtx   context.Context
 	runCtx      context.Context // Run's own, set before any handler starts
+	expiryMu    sync.Mutex
+	expiries    map[string]*time.Timer // confirmations posted here, until acted on or expired
 	reportersMu sync.Mutex
 	reporters   map[string]*reporter
 	auditQ      *auditQueue  // nil without an audit channel

@@ -340,6 +340,7 @@ func (b *Bot) claimed(ctx context.Context, c click, action string) bool {
 		b.tell(ctx, c.log, c.to, fmt.Sprintf("%s already %s at %s: your press changed nothing. The thread has the outcome.", who, what, slackTime(won.at)))
 		return false
 	}
+	b.forgetExpiry(c.channel + "/" + c.ts)
 	return true
 }
 
@@ -351,8 +352,15 @@ const actionExpire = "expire"
 // (a later click is refused as expired anyway), and a click that won the
 // claim first keeps the card.
 func (b *Bot) scheduleExpiry(c click) {
-	time.AfterFunc(c.conf.ExpiresAt.Sub(b.now()), func() {
+	key := c.channel + "/" + c.ts
+	b.expiryMu.Lock()
+	defer b.expiryMu.Unlock()
+	if b.expiries == nil {
+		b.expiries = make(map[string]*time.Timer)
+	}
+	b.expiries[key] = time.AfterFunc(c.conf.ExpiresAt.Sub(b.now()), func() {
 		defer b.recoverGoroutine("expiry")
+		b.forgetExpiry(key)
 		if b.runCtx == nil || b.runCtx.Err() != nil {
 			return // shutting down: the next process or a click will say it
 		}
@@ -363,6 +371,17 @@ func (b *Bot) scheduleExpiry(c click) {
 		b.audit(auditEvent{Event: evExpired, User: c.conf.RequesterID, Channel: c.channel, Deployment: c.conf.DeploymentID,
 			MessageTS: c.ts, Outcome: "expired", Detail: "nobody confirmed before " + c.conf.ExpiresAt.UTC().Format("15:04:05 UTC")})
 	})
+}
+
+// forgetExpiry drops key's expiry timer: a confirmation acted on needs no
+// sweep, and the timer would hold its card in memory until it expires.
+func (b *Bot) forgetExpiry(key string) {
+	b.expiryMu.Lock()
+	defer b.expiryMu.Unlock()
+	if t, ok := b.expiries[key]; ok {
+		t.Stop()
+		delete(b.expiries, key)
+	}
 }
 
 func (b *Bot) expire(c click) {
