@@ -13,9 +13,9 @@ import (
 // so no flood of commands can crowd out a Stop.
 const (
 	maxCommandsInFlight = 256
-	maxCommandsPerUser  = 64
+	maxCommandsPerUser  = 128
 	maxClicksInFlight   = 256
-	maxClicksPerUser    = 64
+	maxClicksPerUser    = 128
 	slowDownEvery       = time.Minute
 )
 

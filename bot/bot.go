@@ -429,53 +429,28 @@ func (b *Bot) ack(req *socketmode.Request, received time.Time) {
 // start runs each job in its own goroutine, counted for shutdown and
 // guarded against panics: one bad request must not take the bot down, and
 // its user must not be left wondering. Jobs held through a burst are
-// released clicks first, at most burstParallel running at once: started all
-// together, 200 held handlers took the peak memory from 28 to 52 MiB.
+// released clicks first, all at once: bounding how many run would make one
+// slow AWS or Slack call delay everyone behind it.
 func (b *Bot) start(ctx context.Context, jobs []job, held bool) {
-	if !held {
-		for _, j := range jobs {
-			b.running.Add(1)
-			b.work.Go(func() {
-				defer b.running.Add(-1)
-				b.run(ctx, j)
-			})
-		}
-		return
+	if held {
+		// Clicks (a Stop, a Cancel) first.
+		slices.SortStableFunc(jobs, func(x, y job) int { return urgency(x) - urgency(y) })
 	}
-	slices.SortStableFunc(jobs, func(x, y job) int { return urgency(x) - urgency(y) })
-	b.backlogMu.Lock()
-	defer b.backlogMu.Unlock()
-	b.running.Add(int64(len(jobs)))
-	b.backlog = append(b.backlog, jobs...)
-	for b.drainers < burstParallel && b.drainers < len(b.backlog) {
-		b.drainers++
-		b.work.Go(func() { b.drain1(ctx) })
+	for _, j := range jobs {
+		b.running.Add(1)
+		b.work.Go(func() {
+			defer b.running.Add(-1)
+			b.run(ctx, j)
+		})
 	}
 }
 
-// urgency orders held jobs: clicks (a Stop, a Cancel) before commands.
+// urgency orders held jobs: clicks before commands.
 func urgency(j job) int {
 	if j.what == "interactive" {
 		return 0
 	}
 	return 1
-}
-
-// drain1 runs backlogged jobs in order until none is left.
-func (b *Bot) drain1(ctx context.Context) {
-	for {
-		b.backlogMu.Lock()
-		if len(b.backlog) == 0 {
-			b.drainers--
-			b.backlogMu.Unlock()
-			return
-		}
-		j := b.backlog[0]
-		b.backlog = b.backlog[1:]
-		b.backlogMu.Unlock()
-		b.run(ctx, j)
-		b.running.Add(-1)
-	}
 }
 
 // run runs one job, recovering a panic and telling its user.
@@ -509,9 +484,8 @@ func (b *Bot) inBurst() bool {
 // time pays nothing. (With a 2 ms quiet period, a sender's hiccup mid-burst
 // started the work early.)
 const (
-	burstQuiet    = 5 * time.Millisecond
-	burstMaxWait  = 50 * time.Millisecond
-	burstParallel = 8
+	burstQuiet   = 5 * time.Millisecond
+	burstMaxWait = 50 * time.Millisecond
 )
 
 // burst holds acknowledged jobs; it belongs to the event loop.

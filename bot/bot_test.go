@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -346,56 +345,5 @@ func TestAdmission_CapsTotalAndPerUserAndWarnsOnceAMinute(t *testing.T) {
 	leaves[1]()
 	if leave, _ := a.enter("U1"); leave == nil {
 		t.Error("U1 refused after its handlers ended")
-	}
-}
-
-func TestStart_HeldJobsRunClicksFirstAndBounded(t *testing.T) {
-	b, _, _ := newTestBot(t, Config{}, fakeStopper{}, time.Now)
-	var (
-		mu           sync.Mutex
-		order        []string
-		now, maxSeen int
-	)
-	release := make(chan struct{})
-	started := make(chan string, 3*burstParallel)
-	var jobs []job
-	for i := range 3 * burstParallel {
-		what := "slash_command"
-		if i == 3*burstParallel-1 {
-			what = "interactive" // the last to arrive
-		}
-		jobs = append(jobs, job{what: what, handle: func(context.Context) {
-			mu.Lock()
-			order = append(order, what)
-			now++
-			maxSeen = max(maxSeen, now)
-			mu.Unlock()
-			started <- what
-			<-release
-			mu.Lock()
-			now--
-			mu.Unlock()
-		}})
-	}
-	b.start(context.Background(), jobs, true)
-	if !b.inBurst() {
-		t.Error("inBurst false while held jobs run")
-	}
-	// The first wave: nothing else can start until one of them ends.
-	var wave []string
-	for range burstParallel {
-		wave = append(wave, <-started)
-	}
-	close(release)
-	b.work.Wait()
-	if maxSeen > burstParallel {
-		t.Errorf("%d held jobs ran at once, want at most %d", maxSeen, burstParallel)
-	}
-	if b.running.Load() != 0 || b.inBurst() {
-		t.Errorf("running = %d after every job ended", b.running.Load())
-	}
-	// The click arrived last but runs in the first wave: clicks go first.
-	if !slices.Contains(wave, "interactive") || len(order) != 3*burstParallel {
-		t.Errorf("first wave = %v (of %d jobs run), want the click in it", wave, len(order))
 	}
 }
