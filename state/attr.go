@@ -62,14 +62,14 @@ func getSeconds(it item, name string) time.Time {
 	if _, ok := it[name]; !ok {
 		return time.Time{}
 	}
-	return time.Unix(getN(it, name), 0)
+	return time.Unix(getN(it, name), 0).UTC()
 }
 
 func getMillis(it item, name string) time.Time {
 	if _, ok := it[name]; !ok {
 		return time.Time{}
 	}
-	return time.UnixMilli(getN(it, name))
+	return time.UnixMilli(getN(it, name)).UTC()
 }
 
 func getList(it item, name string) []string {

@@ -177,9 +177,9 @@ func (s *Store) Begin(ctx context.Context, r Request) (Pending, error) {
 		"hold_until": epoch(r.ExpiresAt),
 		TTLAttribute: epoch(r.ExpiresAt.Add(s.retention)),
 	}
-	cond, values := "attribute_not_exists(pk)", item(nil)
+	cond, names, values := "attribute_not_exists(pk)", map[string]string(nil), item(nil)
 	for range maxAttempts {
-		ok, err := s.put(ctx, lock, cond, nil, values)
+		ok, err := s.put(ctx, lock, cond, names, values)
 		if err != nil {
 			return Pending{}, err
 		}
@@ -191,7 +191,7 @@ func (s *Store) Begin(ctx context.Context, r Request) (Pending, error) {
 			return Pending{}, err
 		}
 		if cur == nil {
-			cond, values = "attribute_not_exists(pk)", nil
+			cond, names, values = "attribute_not_exists(pk)", nil, nil
 			continue
 		}
 		if getS(cur, "token") == p.Token {
@@ -212,7 +212,7 @@ func (s *Store) Begin(ctx context.Context, r Request) (Pending, error) {
 				Status:     status,
 			}
 		}
-		cond, values = "#token = :old", item{":old": str(getS(cur, "token"))}
+		cond, names, values = "#token = :old", map[string]string{"#token": "token"}, item{":old": str(getS(cur, "token"))}
 	}
 	return Pending{}, errContention
 }
