@@ -119,3 +119,26 @@ func start(fs ...func()) {
 	close(gate)
 	done.Wait()
 }
+
+func deleteInput(pk string) *dynamodb.DeleteItemInput {
+	return &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}}
+}
+
+// registry is the entries of the follows item.
+func registry(t *testing.T, e *env) []string {
+	t.Helper()
+	out, err := e.client.GetItem(t.Context(), &dynamodb.GetItemInput{TableName: aws.String(table),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "follows"}}, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatalf("GetItem follows: %v", err)
+	}
+	m, _ := out.Item["confs"].(*types.AttributeValueMemberM)
+	if m == nil {
+		t.Fatalf("follows has no confs map: %v", out.Item)
+	}
+	var names []string
+	for name := range m.Value {
+		names = append(names, name)
+	}
+	return names
+}
