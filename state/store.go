@@ -5,7 +5,7 @@
 // with TTL on the number attribute expires_at (epoch seconds). The bot never
 // creates or alters it. Every item written here carries expires_at.
 //
-// Items, by pk (see the README of the wiring for the IAM statement):
+// Items, by pk:
 //
 //	open#<account>/<region>/<id>   the one open confirmation of a deployment (lock)
 //	conf#<channel>/<message ts>    a confirmation and its state machine
@@ -26,8 +26,22 @@
 // *StoreError when the table could not be used: errors.Is(err,
 // ErrUnavailable) then holds and the caller must refuse the click.
 //
-// The package uses GetItem, PutItem, UpdateItem, DeleteItem and DescribeTable,
-// and no Query, Scan or transactions (dynalite, the test server, has none).
+// The package calls DescribeTable (Open), GetItem, PutItem, UpdateItem and
+// DeleteItem, and no Query, Scan, BatchGetItem or transactions (dynalite, the
+// test server, has no transactions): the IAM statement needs exactly those five
+// actions on arn:aws:dynamodb:*:*:table/stopdeploy*. A loser of a conditional
+// write reads the winner with a consistent GetItem, since
+// ReturnValuesOnConditionCheckFailure is not honoured by dynalite.
+//
+// Typical use by the bot:
+//
+//	p, err := st.Begin(ctx, state.Request{…})   // *OpenError: point at the open one
+//	ts := post the card                          // failed: st.Abandon(ctx, p)
+//	m, err := st.Posted(ctx, p, ts)              // ErrDuplicatePost: the card is inert
+//	won, w, err := st.Claim(ctx, m, state.ActionStop, user) // !won: tell user w
+//	StopDeployment; follow, st.RenewLease(ctx, m) each interval
+//	won, err := st.Finish(ctx, m, state.StatusStopped)      // won: post the final state
+//	every follow-up interval, on every process: st.Orphans(ctx) → AcquireLease / Claim(ActionExpire)
 package state
 
 import (
