@@ -223,7 +223,8 @@ var ActiveStatuses = []types.DeploymentStatus{
 // reference, https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
 // Without both it lists every deployment of the account in the region, so
 // Active sends both names only when both are given, and otherwise lists
-// the whole place and filters by the one name given.
+// the whole place and filters by the one name given. A place where the
+// application or group does not exist has none active: not a failure.
 func (p *Places) Active(ctx context.Context, application, group string) (active []Deployment, failed []PlaceFailure) {
 	results := p.each(ctx, func(ctx context.Context, a PlaceAPI) ([]Deployment, error) {
 		return p.active(ctx, a, application, group)
@@ -266,6 +267,11 @@ func (p *Places) active(ctx context.Context, a PlaceAPI, application, group stri
 		out, err := withSlot(ctx, p.readSlots, func() (*codedeploy.ListDeploymentsOutput, error) {
 			return a.Reads.ListDeployments(ctx, in)
 		})
+		var noApp *types.ApplicationDoesNotExistException
+		var noGroup *types.DeploymentGroupDoesNotExistException
+		if errors.As(err, &noApp) || errors.As(err, &noGroup) {
+			return nil, nil // not in this place: nothing active here
+		}
 		if err != nil {
 			return nil, newError("ListDeployments", a.Place, "", err)
 		}
