@@ -170,7 +170,9 @@ func TestPlaces_Find(t *testing.T) {
 			// A call the client gave up on is recorded once the fake sees that.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			isGet := func(c fakecodedeploy.Call) bool { return c.Target == fakecodedeploy.OpGetDeployment && c.DeploymentID == id }
+			isGet := func(c fakecodedeploy.Call) bool {
+				return c.Target == fakecodedeploy.OpGetDeployment && c.DeploymentID == id
+			}
 			if calls, err := s.WaitCalls(ctx, isGet, len(allFour)); err != nil || len(calls) != len(allFour) {
 				t.Errorf("GetDeployment calls %v (%v), want one per place (%d)", calls, err, len(allFour))
 			}
