@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -120,11 +121,14 @@ func buildPlaces(_ context.Context, cfg config, awsCfg aws.Config) (*placeSet, e
 	return set, nil
 }
 
-// assumeRole is the cached credentials of one role session. Its errors are
+// assumeRole is the cached credentials of one role session (15 minutes,
+// stscreds.DefaultDuration), renewed a minute before they expire so that a
+// stop is never signed with keys about to lapse. Its errors are
 // *deploy.CredentialsError naming the role.
 func assumeRole(client *sts.Client, roleARN, session string) aws.CredentialsProvider {
 	return aws.NewCredentialsCache(roleProvider{roleARN, stscreds.NewAssumeRoleProvider(client, roleARN,
-		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = session })})
+		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = session })},
+		func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = time.Minute })
 }
 
 type roleProvider struct {
