@@ -173,7 +173,8 @@ func (s *userSessions) credentials(userID string) aws.CredentialsProvider {
 // the user's own role session.
 func (s *userSessions) stopsFor(stops *codedeploy.Client, userID string) deploy.StopAPI {
 	if !sessionUserPattern.MatchString(userID) {
-		return refusedStops{fmt.Errorf("%q is not a Slack user ID, so no role session can be named after it", userID)}
+		return refusedStops{&deploy.CredentialsError{RoleARN: s.roleARN,
+			Err: fmt.Errorf("%q is not a Slack user ID, so no role session can be named after it", userID)}}
 	}
 	return userStops{stops, s.credentials(userID)}
 }

@@ -175,40 +175,11 @@ func TestE2E_CheckPlaces(t *testing.T) {
 // against fake STS. Lookups use the session "stopdeploy"; a stop uses
 // "stopdeploy-<Slack user ID>", assumed once per user and account.
 func TestPlaces_StopSessionIsNamedAfterTheUser(t *testing.T) {
-	cd, err := fakecodedeploy.New(fakecodedeploy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cd.Close)
-	st := newFakeSTS(t, cd)
-	const id = "d-PRODWEST1"
-	cd.Put(fakecodedeploy.Deployment{ID: id, Account: prodAccountID, Region: "eu-west-1", Application: "billing", Group: "live", StopStatus: "Succeeded"})
-
-	empty := filepath.Join(t.TempDir(), "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range map[string]string{
-		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIAE2ETESTKEY", "AWS_SECRET_ACCESS_KEY": "e2e-test-secret",
-		"AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty, "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_ENDPOINT_URL_CODEDEPLOY": cd.URL(), "AWS_ENDPOINT_URL_STS": st.URL(), "AWS_PROFILE": "", "AWS_ENDPOINT_URL": "",
-	} {
-		t.Setenv(k, v)
-	}
+	cd, st, places := placesAgainstFakes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	awsCfg, err := loadAWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config{Regions: []string{"us-east-1", "eu-west-1"}, Accounts: strings.Split(twoAccounts, ",")}
-	if err := cfg.validatePlaces(); err != nil {
-		t.Fatal(err)
-	}
-	places, err := newPlaces(ctx, cfg, awsCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	const id = "d-PRODWEST1"
+	cd.Put(fakecodedeploy.Deployment{ID: id, Account: prodAccountID, Region: "eu-west-1", Application: "billing", Group: "live", StopStatus: "Succeeded"})
 	prodWest := deploy.Place{Account: "prod", Region: "eu-west-1"}
 	if got, want := places.Places(), []deploy.Place{
 		{Account: "prod", Region: "us-east-1"}, prodWest, {Account: "staging", Region: "us-east-1"}, {Account: "staging", Region: "eu-west-1"}}; !slices.Equal(got, want) {
@@ -227,8 +198,10 @@ func TestPlaces_StopSessionIsNamedAfterTheUser(t *testing.T) {
 			t.Fatalf("Stop %d as %s: %v", i+1, user, err)
 		}
 	}
-	if _, err := places.Stop(ctx, prodWest, id, false, "alice smith"); err == nil {
-		t.Error("a stop by a user ID that cannot name a role session was sent")
+	_, err := places.Stop(ctx, prodWest, id, false, "alice smith")
+	var de *deploy.Error
+	if !errors.As(err, &de) || de.Unknown() {
+		t.Errorf("a stop by a user ID that cannot name a role session: err = %v, want a *deploy.Error that is not Unknown (nothing was sent)", err)
 	}
 
 	var sessions []string
@@ -263,5 +236,81 @@ func TestPlaces_StopSessionIsNamedAfterTheUser(t *testing.T) {
 	slices.Sort(wantAssumed)
 	if !slices.Equal(assumed, wantAssumed) {
 		t.Errorf("STS calls:\n%s\nwant (one session per account for lookups, one per user for stops)\n%s", strings.Join(assumed, "\n"), strings.Join(wantAssumed, "\n"))
+	}
+}
+
+// placesAgainstFakes is newPlaces for prod and staging × us-east-1 and
+// eu-west-1, from the environment as the bot reads it, against a fake
+// CodeDeploy and a fake STS.
+func placesAgainstFakes(t *testing.T) (*fakecodedeploy.Server, *fakests.Server, *deploy.Places) {
+	t.Helper()
+	cd, err := fakecodedeploy.New(fakecodedeploy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cd.Close)
+	st := newFakeSTS(t, cd)
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIAE2ETESTKEY", "AWS_SECRET_ACCESS_KEY": "e2e-test-secret",
+		"AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty, "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_ENDPOINT_URL_CODEDEPLOY": cd.URL(), "AWS_ENDPOINT_URL_STS": st.URL(), "AWS_PROFILE": "", "AWS_ENDPOINT_URL": "",
+	} {
+		t.Setenv(k, v)
+	}
+	awsCfg, err := loadAWSConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config{Regions: []string{"us-east-1", "eu-west-1"}, Accounts: strings.Split(twoAccounts, ",")}
+	if err := cfg.validatePlaces(); err != nil {
+		t.Fatal(err)
+	}
+	places, err := newPlaces(context.Background(), cfg, awsCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cd, st, places
+}
+
+// TestPlaces_RoleRefused: an account whose role cannot be assumed is a
+// PlaceFailure naming the role, and a stop there says it was not sent.
+func TestPlaces_RoleRefused(t *testing.T) {
+	cd, st, places := placesAgainstFakes(t)
+	st.DenyRole(stagingRole)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const id = "d-PRODEAST1"
+	cd.Put(fakecodedeploy.Deployment{ID: id, Account: prodAccountID, Region: "us-east-1", Application: "billing", Group: "live"})
+
+	found, failed := places.Find(ctx, id)
+	if len(found) != 1 || found[0].Place != (deploy.Place{Account: "prod", Region: "us-east-1"}) {
+		t.Errorf("found %v", found)
+	}
+	var got []string
+	for _, f := range failed {
+		got = append(got, f.String())
+	}
+	want := []string{
+		"staging/us-east-1: the bot could not assume role " + stagingRole + " (AccessDenied)",
+		"staging/eu-west-1: the bot could not assume role " + stagingRole + " (AccessDenied)",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("failed = %q, want %q", got, want)
+	}
+
+	_, err := places.Stop(ctx, deploy.Place{Account: "staging", Region: "eu-west-1"}, id, false, alice)
+	var de *deploy.Error
+	if !errors.As(err, &de) || de.Unknown() {
+		t.Fatalf("Stop err = %v, want a *deploy.Error that is not Unknown", err)
+	}
+	if ex := de.Explain(); !strings.Contains(ex, "could not assume the role "+stagingRole+" for staging/eu-west-1, so it did *not* stop `"+id+"` (AccessDenied)") {
+		t.Errorf("Explain = %q", ex)
+	}
+	if n := cd.Count("", ""); n != 2 {
+		t.Errorf("%d CodeDeploy calls, want the 2 lookups in prod: nothing is sent without credentials", n)
 	}
 }

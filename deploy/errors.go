@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,16 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Explain() string {
 	id := "`" + e.DeploymentID + "`"
 	stopping := e.Op == "StopDeployment"
+	var ce *CredentialsError
+	if errors.As(e.Err, &ce) {
+		// Nothing reached CodeDeploy.
+		what := "could not read " + id
+		if stopping {
+			what = "did *not* stop " + id
+		}
+		return fmt.Sprintf("The bot could not assume the role %s for %s, so it %s (%s). Ask your platform team to check the role's trust policy and the bot's sts:AssumeRole permission.",
+			mrkdwn(ce.RoleARN), mrkdwn(e.Place.String()), what, mrkdwn(cmp.Or(e.Code, ce.Err.Error())))
+	}
 	switch e.Kind {
 	case KindNotFound:
 		if e.Place != (Place{}) {
@@ -132,8 +143,13 @@ func mrkdwn(s string) string {
 // Unknown reports whether the call may have taken effect although it
 // failed: CodeDeploy may have received it and its answer was lost, cut,
 // unreadable, or came too late. An exception CodeDeploy answered with
-// (HTTP 4xx, a code) means it did nothing; a 5xx or no answer does not.
+// (HTTP 4xx, a code) means it did nothing; a 5xx or no answer does not,
+// and a *CredentialsError means the call was never sent.
 func (e *Error) Unknown() bool {
+	var ce *CredentialsError
+	if errors.As(e.Err, &ce) {
+		return false // no credentials, so nothing was sent
+	}
 	switch e.Kind {
 	case KindCanceled, KindUnreachable, KindTooLarge:
 		return true
