@@ -87,7 +87,9 @@ func runCheck(ctx context.Context, stdout io.Writer) error {
 	for _, r := range checkSlack(ctx, cfg) {
 		report(r)
 	}
-	report(checkAWS(ctx))
+	for _, r := range checkAWS(ctx, cfg) {
+		report(r)
+	}
 
 	if failed {
 		return errChecksFailed
@@ -157,24 +159,49 @@ func checkScopes(cfg config, header string) checkResult {
 	return checkResult{name: "slack bot scopes", ok: true, detail: "granted: " + strings.Join(granted, ",")}
 }
 
-func checkAWS(ctx context.Context) checkResult {
+// checkAWS probes every account × region the bot acts in, one line each,
+// after one line per account whose role cannot be assumed (its regions are
+// then not probed).
+func checkAWS(ctx context.Context, cfg config) []checkResult {
 	const name = "aws codedeploy"
 	awsCfg, err := loadAWSConfig(ctx)
 	if err != nil {
-		return checkResult{name: name, detail: err.Error(), fix: "set AWS_REGION and credentials (environment, profile or role)"}
+		return []checkResult{{name: name, detail: err.Error(), fix: "set AWS_REGION and credentials (environment, profile or role)"}}
 	}
-	if awsCfg.Region == "" {
-		return checkResult{name: name, detail: "no AWS region", fix: "set AWS_REGION"}
+	set, err := buildPlaces(ctx, cfg, awsCfg)
+	if err != nil {
+		return []checkResult{{name: name, detail: err.Error(), fix: "set AWS_REGION or STOPDEPLOY_REGIONS"}}
 	}
-	client := deploy.NewClient(newCodeDeploy(awsCfg), 1)
+	var results []checkResult
+	for _, a := range set.accounts {
+		if a.roleARN != "" {
+			if _, err := a.lookups.Retrieve(ctx); err != nil {
+				results = append(results, checkResult{name: "aws account " + a.name,
+					detail: "sts:AssumeRole failed, so its regions were not probed: " + err.Error(),
+					fix:    "the role's trust policy must name the bot's identity, and the bot's identity needs sts:AssumeRole on the role (docs/accounts.md); check the ARN in STOPDEPLOY_ACCOUNTS and AWS_ENDPOINT_URL_STS if set"})
+				continue
+			}
+			results = append(results, checkResult{name: "aws account " + a.name, ok: true, detail: "assumed " + a.roleARN})
+		}
+		for _, region := range set.regions {
+			results = append(results, probePlace(ctx, set.places, deploy.Place{Account: a.name, Region: region}))
+		}
+	}
+	return results
+}
+
+// probePlace proves GetDeployment and StopDeployment in one place, with no
+// side effect (see probeID).
+func probePlace(ctx context.Context, places *deploy.Places, place deploy.Place) checkResult {
+	name := "aws codedeploy " + place.String()
 	id := probeID()
-	_, err = client.Get(ctx, id)
+	_, err := places.Get(ctx, place, id)
 	var de *deploy.Error
 	switch {
 	case err == nil:
 		// Astronomically unlikely; never stop a deployment that exists.
 		return checkResult{name: name, ok: true, detail: fmt.Sprintf("credentials work and codedeploy:GetDeployment is allowed in %s; "+
-			"codedeploy:StopDeployment not probed (the random probe %s exists)", awsCfg.Region, id)}
+			"codedeploy:StopDeployment not probed (the random probe %s exists)", place, id)}
 	case errors.As(err, &de) && de.Kind == deploy.KindNotFound:
 	case errors.As(err, &de) && de.Kind == deploy.KindAccessDenied:
 		return checkResult{name: name, detail: "AWS refused codedeploy:GetDeployment (" + de.Code + ")",
@@ -183,11 +210,11 @@ func checkAWS(ctx context.Context) checkResult {
 		return checkResult{name: name, detail: "GetDeployment failed: " + err.Error(),
 			fix: "check AWS_REGION, the credentials, and network access to CodeDeploy (AWS_ENDPOINT_URL_CODEDEPLOY if set)"}
 	}
-	_, err = client.Stop(ctx, id, false)
+	_, err = places.Stop(ctx, place, id, false, "")
 	switch {
 	case errors.As(err, &de) && de.Kind == deploy.KindNotFound:
 		return checkResult{name: name, ok: true, detail: fmt.Sprintf("credentials work; codedeploy:GetDeployment and codedeploy:StopDeployment are allowed in %s "+
-			"(probe %s does not exist, as expected)", awsCfg.Region, id)}
+			"(probe %s does not exist, as expected)", place, id)}
 	case errors.As(err, &de) && de.Kind == deploy.KindAccessDenied:
 		return checkResult{name: name, detail: "AWS refused codedeploy:StopDeployment (" + de.Code + ")",
 			fix: "IAM grants StopDeployment only with \"Resource\": \"*\" (it has no resource type): give it a statement of its own, as in iam-policy.json"}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,8 +31,19 @@ type config struct {
 	FollowTimeout         time.Duration `envconfig:"STOPDEPLOY_FOLLOW_TIMEOUT" default:"15m" desc:"how long a stopped deployment is followed"`
 	AuditChannel          string        `envconfig:"STOPDEPLOY_AUDIT_CHANNEL" desc:"channel ID that also receives every audit event"`
 	HTTPAddr              string        `envconfig:"STOPDEPLOY_HTTP_ADDR" desc:"optional address (e.g. :9090) serving GET /healthz and GET /metrics"`
+	Regions               []string      `envconfig:"STOPDEPLOY_REGIONS" desc:"AWS regions to find deployments in, comma-separated (e.g. us-east-1,eu-west-1); default: the SDK's region (AWS_REGION)"`
+	Accounts              []string      `envconfig:"STOPDEPLOY_ACCOUNTS" desc:"AWS accounts as name=role ARN, comma-separated (e.g. prod=arn:aws:iam::123456789012:role/stopdeploy); the bot assumes each role (docs/accounts.md). Default: one account, default, with the bot's own credentials"`
 	LogLevel              string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat             string        `envconfig:"LOG_FORMAT" default:"json" desc:"json (one object per line) or console"`
+
+	// accounts is Accounts parsed by validate; empty when Accounts is.
+	accounts []accountRole
+}
+
+// accountRole is one entry of STOPDEPLOY_ACCOUNTS.
+type accountRole struct {
+	name    string // the bot's name for the account, as users see it
+	roleARN string
 }
 
 // secret holds a token. It prints as [redacted] however it is formatted or
@@ -48,6 +60,14 @@ var (
 	userIDPattern    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 	groupIDPattern   = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
 	channelIDPattern = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
+	// regionPattern is an AWS region's form: us-east-1, eu-central-2,
+	// us-gov-west-1, cn-north-1, ap-southeast-4…
+	regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+	// accountNamePattern is the bot's name for an account.
+	accountNamePattern = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+	// roleARNPattern is an IAM role ARN in any partition: a 12-digit account
+	// and a role name (with an optional path) of IAM's characters.
+	roleARNPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 )
 
 // configError names the variable at fault. It never repeats a value that
@@ -149,11 +169,55 @@ func (c *config) validate() error {
 			return &configError{"STOPDEPLOY_HTTP_ADDR", "must be host:port or :port, such as :9090"}
 		}
 	}
+	if err := c.validatePlaces(); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		return &configError{"LOG_FORMAT", "must be json or console"}
+	}
+	return nil
+}
+
+// validatePlaces checks STOPDEPLOY_REGIONS and parses STOPDEPLOY_ACCOUNTS.
+// Its errors name an entry by its position and quote only what passed
+// validation: a value in the wrong variable may be a secret.
+func (c *config) validatePlaces() error {
+	var regions []string
+	for i, r := range c.Regions {
+		r = strings.TrimSpace(r)
+		switch {
+		case r == "":
+			continue
+		case !regionPattern.MatchString(r):
+			return &configError{"STOPDEPLOY_REGIONS", fmt.Sprintf("entry %d is not an AWS region such as eu-west-1", i+1)}
+		case slices.Contains(regions, r):
+			return &configError{"STOPDEPLOY_REGIONS", fmt.Sprintf("lists %s twice", r)}
+		}
+		regions = append(regions, r)
+	}
+	c.Regions = regions
+	c.accounts = nil
+	for i, entry := range c.Accounts {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, arn, ok := strings.Cut(entry, "=")
+		name, arn = strings.TrimSpace(name), strings.TrimSpace(arn)
+		switch {
+		case !ok:
+			return &configError{"STOPDEPLOY_ACCOUNTS", fmt.Sprintf("entry %d is not name=arn:aws:iam::123456789012:role/NAME", i+1)}
+		case !accountNamePattern.MatchString(name):
+			return &configError{"STOPDEPLOY_ACCOUNTS", fmt.Sprintf("entry %d: the name must be 1 to 32 lower-case letters, digits, - or _", i+1)}
+		case !roleARNPattern.MatchString(arn):
+			return &configError{"STOPDEPLOY_ACCOUNTS", fmt.Sprintf("entry %d (%s): the role must be an IAM role ARN such as arn:aws:iam::123456789012:role/stopdeploy", i+1, name)}
+		case slices.ContainsFunc(c.accounts, func(a accountRole) bool { return a.name == name }):
+			return &configError{"STOPDEPLOY_ACCOUNTS", fmt.Sprintf("names the account %s twice", name)}
+		}
+		c.accounts = append(c.accounts, accountRole{name: name, roleARN: arn})
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func TestE2E_Check(t *testing.T) {
 			"OK    slack bot scopes",
 			"OK    slack app token",
 			"OK    user group S0ONCALL  1 members",
-			"OK    aws codedeploy      credentials work; codedeploy:GetDeployment and codedeploy:StopDeployment are allowed in us-east-1",
+			"OK    aws codedeploy default/us-east-1  credentials work; codedeploy:GetDeployment and codedeploy:StopDeployment are allowed in default/us-east-1",
 		}},
 		{name: "bad configuration", env: map[string]string{"STOPDEPLOY_CONFIRM_TIMEOUT": "soon"},
 			want: []string{"FAIL  configuration  STOPDEPLOY_CONFIRM_TIMEOUT: is not a valid Go duration"}},

@@ -13,14 +13,19 @@ import (
 	"testing"
 )
 
-// TestIAMPolicy_GrantsOnlyGetAndStopDeployment: least privilege, checked.
-// TestIAMPolicy_GrantsWhatIAMCanGrant holds iam-policy.json to what IAM's
-// Service Authorization Reference says (CodeDeploy's "Actions, resources,
-// and condition keys" table): GetDeployment has the resource type
-// deploymentgroup, so it is scoped to deployment-group ARNs; StopDeployment
-// has no resource type, so only "Resource": "*" grants it, alone in its
-// own statement. A statement naming group ARNs for StopDeployment would be
-// refused on every real stop.
+// TestIAMPolicy_GrantsWhatIAMCanGrant: least privilege, checked. It holds
+// iam-policy.json to what IAM's Service Authorization Reference says
+// (CodeDeploy's "Actions, resources, and condition keys" table,
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscodedeploy.html):
+// GetDeployment, BatchGetDeployments (Read) and ListDeployments (List) have
+// the resource type deploymentgroup, so they are scoped to deployment-group
+// ARNs; StopDeployment has no resource type, so only "Resource": "*" grants
+// it, alone in its own statement. A statement naming group ARNs for
+// StopDeployment would be refused on every real stop. ListDeployments
+// without an application and group (Active across all applications) is
+// authorized on deploymentgroup:* rather than on one group's ARN (that
+// page's ListDeployments example; fakecodedeploy's Deny answers the same),
+// so its statement names deploymentgroup:* without the "/".
 func TestIAMPolicy_GrantsWhatIAMCanGrant(t *testing.T) {
 	raw, err := os.ReadFile("iam-policy.json")
 	if err != nil {
@@ -39,6 +44,8 @@ func TestIAMPolicy_GrantsWhatIAMCanGrant(t *testing.T) {
 		t.Errorf("Version = %q", policy.Version)
 	}
 	groupARN := regexp.MustCompile(`^arn:aws:codedeploy:[a-z0-9*-]+:(\d{12}|\*):deploymentgroup:[^/\s]+/[^/\s]+$`)
+	// ListDeployments of a whole account: every group, "deploymentgroup:*".
+	anyGroupARN := regexp.MustCompile(`^arn:aws:codedeploy:[a-z0-9*-]+:(\d{12}|\*):deploymentgroup:\*$`)
 	// Actions without a resource type in the reference: "*" only, and alone.
 	noResourceType := map[string]bool{"codedeploy:StopDeployment": true}
 	var granted []string
@@ -61,6 +68,15 @@ func TestIAMPolicy_GrantsWhatIAMCanGrant(t *testing.T) {
 				if len(actions) != 1 || !slices.Equal(resources, []string{"*"}) {
 					t.Errorf("statement %d: %s has no resource type in IAM, so it needs a statement of its own on \"*\"; got actions %v on %v", i, a, actions, resources)
 				}
+			case a == "codedeploy:ListDeployments":
+				for _, r := range resources {
+					if !groupARN.MatchString(r) && !anyGroupARN.MatchString(r) {
+						t.Errorf("statement %d: %s on %q: must be scoped to deployment-group ARNs", i, a, r)
+					}
+				}
+				if !slices.ContainsFunc(resources, anyGroupARN.MatchString) {
+					t.Errorf("statement %d: %s on %v: listing across applications needs deploymentgroup:*", i, a, resources)
+				}
 			default:
 				for _, r := range resources {
 					if !groupARN.MatchString(r) {
@@ -71,7 +87,7 @@ func TestIAMPolicy_GrantsWhatIAMCanGrant(t *testing.T) {
 		}
 	}
 	slices.Sort(granted)
-	if want := []string{"codedeploy:GetDeployment", "codedeploy:StopDeployment"}; !slices.Equal(granted, want) {
+	if want := []string{"codedeploy:BatchGetDeployments", "codedeploy:GetDeployment", "codedeploy:ListDeployments", "codedeploy:StopDeployment"}; !slices.Equal(granted, want) {
 		t.Errorf("actions = %v, want exactly %v", granted, want)
 	}
 }

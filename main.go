@@ -80,7 +80,8 @@ Usage:
   stopdeploy help      show this help
 
 AWS settings come from the SDK's default chain: AWS_REGION, credentials, profiles,
-roles, and AWS_ENDPOINT_URL_CODEDEPLOY for a non-default endpoint.
+roles, and AWS_ENDPOINT_URL_CODEDEPLOY (AWS_ENDPOINT_URL_STS for the roles of
+STOPDEPLOY_ACCOUNTS) for a non-default endpoint. Several accounts: docs/accounts.md.
 
 Environment:
 `)

@@ -1,4 +1,25 @@
 // Package deploy reads and stops AWS CodeDeploy deployments.
+//
+// A deployment is a Place (the bot's name for an AWS account, and a region)
+// and an ID. Client acts in one place through one CodeDeploy client. Places
+// acts in many, with one PlaceAPI (CodeDeploy clients for reads and stops)
+// per account × region:
+//
+//	places, err := deploy.NewPlaces([]deploy.PlaceAPI{
+//		{Place: deploy.Place{Account: "prod", Region: "eu-west-1"}, Reads: cd, Stops: cd, StopsFor: perUser},
+//		…
+//	}, deploy.PlacesOptions{})
+//	d, err := places.Get(ctx, place, id)                      // one place
+//	r, err := places.Stop(ctx, place, id, rollback, userID)   // through StopsFor(userID)
+//	found, failed := places.Find(ctx, id)                     // every place at once
+//	active, failed := places.Active(ctx, application, group)  // what can be stopped, newest first
+//
+// Find and Active never return an error: a place that could not answer is a
+// PlaceFailure (its Place, a Reason in plain words, and the *Error), beside
+// the answers of the others, and each place has its own deadline
+// (PlacesOptions.LookupTimeout, 8 s by default), so the answer comes within
+// it. Every other failure is a *Error, whose Kind says what to tell the user
+// and whose Explain says it.
 package deploy
 
 import (
@@ -31,6 +52,7 @@ const (
 
 // Deployment is what the bot shows about a deployment.
 type Deployment struct {
+	Place                Place // where it was read; zero from a Client made by NewClient
 	ID                   string
 	Application          string
 	Group                string
@@ -88,6 +110,11 @@ type Client struct {
 	readSlots, stopSlots chan struct{}
 }
 
+// getAPI and stopAPI are the single operations Get and Stop call.
+type getAPI interface {
+	GetDeployment(ctx context.Context, in *codedeploy.GetDeploymentInput, optFns ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error)
+}
+
 // NewClient returns a Client allowing at most maxInFlight concurrent reads
 // and, separately, maxInFlight concurrent stops (DefaultMaxInFlight when
 // maxInFlight <= 0), all through api.
@@ -106,19 +133,7 @@ func NewClientSplit(reads, stops API, maxInFlight int) *Client {
 
 // Get looks a deployment up. Failures are *Error.
 func (c *Client) Get(ctx context.Context, id string) (Deployment, error) {
-	release, err := acquire(ctx, c.readSlots)
-	if err != nil {
-		return Deployment{}, newError("GetDeployment", id, err)
-	}
-	defer release()
-	out, err := c.reads.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
-	if err != nil {
-		return Deployment{}, newError("GetDeployment", id, err)
-	}
-	if out.DeploymentInfo == nil {
-		return Deployment{}, newError("GetDeployment", id, fmt.Errorf("response has no deploymentInfo"))
-	}
-	return fromInfo(out.DeploymentInfo), nil
+	return get(ctx, c.reads, c.readSlots, Place{}, id)
 }
 
 // Stop asks CodeDeploy to stop a deployment, with autoRollbackEnabled always
@@ -126,17 +141,39 @@ func (c *Client) Get(ctx context.Context, id string) (Deployment, error) {
 // stop is harmless (a retry after an accepted attempt answers
 // DeploymentAlreadyCompletedException or Pending again). Failures are *Error.
 func (c *Client) Stop(ctx context.Context, id string, rollback bool) (StopResult, error) {
-	release, err := acquire(ctx, c.stopSlots)
+	return stop(ctx, c.stops, c.stopSlots, Place{}, id, rollback)
+}
+
+func get(ctx context.Context, api getAPI, slots chan struct{}, place Place, id string) (Deployment, error) {
+	release, err := acquire(ctx, slots)
 	if err != nil {
-		return StopResult{}, newError("StopDeployment", id, err)
+		return Deployment{}, newError("GetDeployment", place, id, err)
 	}
 	defer release()
-	out, err := c.stops.StopDeployment(ctx, &codedeploy.StopDeploymentInput{
+	out, err := api.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
+	if err != nil {
+		return Deployment{}, newError("GetDeployment", place, id, err)
+	}
+	if out.DeploymentInfo == nil {
+		return Deployment{}, newError("GetDeployment", place, id, fmt.Errorf("response has no deploymentInfo"))
+	}
+	d := fromInfo(out.DeploymentInfo)
+	d.Place = place
+	return d, nil
+}
+
+func stop(ctx context.Context, api StopAPI, slots chan struct{}, place Place, id string, rollback bool) (StopResult, error) {
+	release, err := acquire(ctx, slots)
+	if err != nil {
+		return StopResult{}, newError("StopDeployment", place, id, err)
+	}
+	defer release()
+	out, err := api.StopDeployment(ctx, &codedeploy.StopDeploymentInput{
 		DeploymentId:        aws.String(id),
 		AutoRollbackEnabled: aws.Bool(rollback),
 	})
 	if err != nil {
-		return StopResult{}, newError("StopDeployment", id, err)
+		return StopResult{}, newError("StopDeployment", place, id, err)
 	}
 	return StopResult{Status: string(out.Status), Message: aws.ToString(out.StatusMessage)}, nil
 }

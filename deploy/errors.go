@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,10 +29,11 @@ const (
 	KindUnreachable                  // no answer from CodeDeploy: network failure
 	KindCanceled                     // the bot gave up (timeout or shutdown)
 	KindTooLarge                     // the answer was over MaxAnswerBytes
+	KindUnknownPlace                 // Places has no such account and region
 )
 
 var kindNames = [...]string{"other", "not_found", "invalid_id", "already_completed", "group_not_found",
-	"id_required", "unsupported", "throttled", "access_denied", "unreachable", "canceled", "too_large"}
+	"id_required", "unsupported", "throttled", "access_denied", "unreachable", "canceled", "too_large", "unknown_place"}
 
 // String is the kind's name in logs and metrics.
 func (k Kind) String() string {
@@ -44,14 +46,19 @@ func (k Kind) String() string {
 // Error is a failed CodeDeploy call.
 type Error struct {
 	Kind         Kind
-	Op           string // "GetDeployment" or "StopDeployment"
-	DeploymentID string
+	Op           string // "GetDeployment", "StopDeployment", "ListDeployments" or "BatchGetDeployments"
+	Place        Place  // where the call went; zero for a Client made by NewClient
+	DeploymentID string // empty for ListDeployments
 	Code         string // the AWS error code, when CodeDeploy answered
 	Err          error
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s %s: %s: %v", e.Op, e.DeploymentID, e.Kind, e.Err)
+	subject := e.DeploymentID
+	if e.Place != (Place{}) {
+		subject = strings.TrimSpace(e.Place.String() + " " + e.DeploymentID)
+	}
+	return fmt.Sprintf("%s %s: %s: %v", e.Op, subject, e.Kind, e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -60,9 +67,24 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Explain() string {
 	id := "`" + e.DeploymentID + "`"
 	stopping := e.Op == "StopDeployment"
+	var ce *CredentialsError
+	if errors.As(e.Err, &ce) {
+		// Nothing reached CodeDeploy.
+		what := "could not read " + id
+		if stopping {
+			what = "did *not* stop " + id
+		}
+		return fmt.Sprintf("The bot could not assume the role %s for %s, so it %s (%s). Ask your platform team to check the role's trust policy and the bot's sts:AssumeRole permission.",
+			mrkdwn(ce.RoleARN), mrkdwn(e.Place.String()), what, mrkdwn(cmp.Or(e.Code, ce.Err.Error())))
+	}
 	switch e.Kind {
 	case KindNotFound:
+		if e.Place != (Place{}) {
+			return fmt.Sprintf("CodeDeploy has no deployment %s in %s.", id, mrkdwn(e.Place.String()))
+		}
 		return fmt.Sprintf("CodeDeploy has no deployment %s in the AWS account and region this bot uses.", id)
+	case KindUnknownPlace:
+		return fmt.Sprintf("The bot has no AWS account and region %s configured.", mrkdwn(e.Place.String()))
 	case KindInvalidID:
 		return fmt.Sprintf("CodeDeploy says %s is not a valid deployment ID.", id)
 	case KindAlreadyCompleted:
@@ -121,8 +143,13 @@ func mrkdwn(s string) string {
 // Unknown reports whether the call may have taken effect although it
 // failed: CodeDeploy may have received it and its answer was lost, cut,
 // unreadable, or came too late. An exception CodeDeploy answered with
-// (HTTP 4xx, a code) means it did nothing; a 5xx or no answer does not.
+// (HTTP 4xx, a code) means it did nothing; a 5xx or no answer does not,
+// and a *CredentialsError means the call was never sent.
 func (e *Error) Unknown() bool {
+	var ce *CredentialsError
+	if errors.As(e.Err, &ce) {
+		return false // no credentials, so nothing was sent
+	}
 	switch e.Kind {
 	case KindCanceled, KindUnreachable, KindTooLarge:
 		return true
@@ -145,8 +172,8 @@ var accessDeniedCodes = map[string]bool{
 	"MissingAuthenticationTokenException": true, "IncompleteSignatureException": true,
 }
 
-func newError(op, id string, err error) *Error {
-	e := &Error{Op: op, DeploymentID: id, Err: err, Kind: KindOther}
+func newError(op string, place Place, id string, err error) *Error {
+	e := &Error{Op: op, Place: place, DeploymentID: id, Err: err, Kind: KindOther}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		e.Code = api.ErrorCode()
