@@ -112,48 +112,116 @@ func TestRequest_Command(t *testing.T) {
 }
 
 func TestConfirmation_RoundTrip(t *testing.T) {
-	c := commands.Confirmation{
-		DeploymentID: "d-LGUMS25CC",
-		Rollback:     true,
-		RequesterID:  "U0ALICE",
-		ChannelID:    "C0DEPLOYS",
-		ExpiresAt:    time.Date(2026, 11, 26, 23, 9, 0, 0, time.UTC),
-	}
-	value := c.Encode()
-	if value != "v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540" {
-		t.Errorf("Encode() = %q", value)
-	}
-	got, err := commands.DecodeConfirmation(value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != c {
-		t.Errorf("DecodeConfirmation(Encode()) = %+v, want %+v", got, c)
+	key := commands.DeriveKey("xapp-1-test")
+	for _, c := range []commands.Confirmation{
+		{
+			Account: "default", Region: "us-east-1", DeploymentID: "d-LGUMS25CC", Rollback: true,
+			RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: time.Date(2026, 11, 26, 23, 9, 0, 0, time.UTC),
+			Rule: "allowed list",
+		},
+		{
+			Account: "prod", Region: "eu-west-1", DeploymentID: "d-AB12CD34E",
+			RequesterID: "U0ALICE", ChannelID: "G0PRIVATE", ExpiresAt: time.Date(2026, 11, 26, 23, 9, 0, 0, time.UTC),
+			Rule: "production / 100% of it", Needed: 2, Approvers: []string{"U0BOB", "W0CAROL"}, MessageTS: "1764198000.000100",
+		},
+	} {
+		value := key.Encode(c)
+		if len(value) > 2000 {
+			t.Errorf("value is %d characters, over Slack's 2,000", len(value))
+		}
+		got, err := key.Decode(value)
+		if err != nil {
+			t.Fatalf("Decode(%q): %v", value, err)
+		}
+		if !reflect.DeepEqual(got, c) {
+			t.Errorf("Decode(Encode()) = %+v, want %+v", got, c)
+		}
 	}
 }
 
-func TestDecodeConfirmation_Rejects(t *testing.T) {
-	for _, value := range []string{
-		"",
-		"v2",
-		"v1 d-LGUMS25CC rollback U0ALICE 1795734540", // before the channel travelled in the value
-		"v3 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540",
-		"v2 d-lgums25cc rollback U0ALICE C0DEPLOYS 1795734540",
-		"v2 d-LGUMS25CC maybe U0ALICE C0DEPLOYS 1795734540",
-		"v2 d-LGUMS25CC rollback alice C0DEPLOYS 1795734540",
-		"v2 d-LGUMS25CC rollback U0ALICE deploys 1795734540",
-		"v2 d-LGUMS25CC rollback U0ALICE U0BOB 1795734540",
-		"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS soon",
-		"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS -5",
-		"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 01795734540",
-		"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540 extra",
-		"v2  d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540",
+// TestConfirmation_RefusesWhatIsNotSigned: every change to a value, a value
+// signed with another key and the unsigned values of earlier versions are
+// refused, each as ErrBadValue.
+func TestConfirmation_RefusesWhatIsNotSigned(t *testing.T) {
+	key := commands.DeriveKey("xapp-1-test")
+	c := commands.Confirmation{
+		Account: "default", Region: "us-east-1", DeploymentID: "d-LGUMS25CC", Rollback: true,
+		RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: time.Date(2026, 11, 26, 23, 9, 0, 0, time.UTC),
+		Rule: "production", Needed: 2, Approvers: []string{"U0BOB"},
+	}
+	value := key.Encode(c)
+	body, sig, _ := strings.Cut(value[:strings.LastIndexByte(value, ' ')], "\x00")
+	sig = value[strings.LastIndexByte(value, ' ')+1:]
+	swap := func(old, new string) string { return strings.Replace(body, old, new, 1) + " " + sig }
+	other, err := commands.NewKey([]byte(strings.Repeat("s", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, value string }{
+		{"empty", ""},
+		{"v1", "v1 d-LGUMS25CC rollback U0ALICE 1795734540"},
+		{"v2", "v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540"},
+		{"expiry moved", swap("1795734540", "1795738140")},
+		{"approver added", swap("U0BOB", "U0BOB,U0CAROL")},
+		{"approvals lowered", swap(" 2 U0BOB", " 1 U0BOB")},
+		{"deployment changed", swap("d-LGUMS25CC", "d-AB12CD34E")},
+		{"channel changed", swap("C0DEPLOYS", "C0RANDOM")},
+		{"rule changed", swap("production", "staging")},
+		{"account changed", swap("default", "prod")},
+		{"region changed", swap("us-east-1", "eu-west-1")},
+		{"rollback changed", swap(" rollback ", " no-rollback ")},
+		{"signature cut", value[:len(value)-1]},
+		{"no signature", body},
+		{"other key", other.Encode(c)},
+		{"zero key signs nothing", commands.Key{}.Encode(c)},
 	} {
-		t.Run(value, func(t *testing.T) {
-			if c, err := commands.DecodeConfirmation(value); err == nil {
-				t.Errorf("DecodeConfirmation(%q) = %+v, want an error", value, c)
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := key.Decode(tt.value)
+			if !errors.Is(err, commands.ErrBadValue) {
+				t.Errorf("Decode(%q) = %+v, %v; want ErrBadValue", tt.value, got, err)
 			}
 		})
+	}
+	if _, err := (commands.Key{}).Decode(value); !errors.Is(err, commands.ErrBadValue) {
+		t.Errorf("the zero key verified a value: %v", err)
+	}
+}
+
+// TestConfirmation_RefusesBadFieldsEvenSigned: the fields are checked as
+// strictly as user input even under a good signature.
+func TestConfirmation_RefusesBadFieldsEvenSigned(t *testing.T) {
+	key := commands.DeriveKey("xapp-1-test")
+	good := commands.Confirmation{
+		Account: "default", Region: "us-east-1", DeploymentID: "d-LGUMS25CC",
+		RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: time.Date(2026, 11, 26, 23, 9, 0, 0, time.UTC), Rule: "r",
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(*commands.Confirmation)
+	}{
+		{"lower-case ID", func(c *commands.Confirmation) { c.DeploymentID = "d-lgums25cc" }},
+		{"requester a name", func(c *commands.Confirmation) { c.RequesterID = "alice" }},
+		{"channel a name", func(c *commands.Confirmation) { c.ChannelID = "deploys" }},
+		{"channel a user", func(c *commands.Confirmation) { c.ChannelID = "U0BOB" }},
+		{"no region", func(c *commands.Confirmation) { c.Region = "" }},
+		{"account with a space", func(c *commands.Confirmation) { c.Account = "a b" }},
+		{"no rule", func(c *commands.Confirmation) { c.Rule = "" }},
+		{"negative approvals", func(c *commands.Confirmation) { c.Needed = -1 }},
+		{"requester approves", func(c *commands.Confirmation) { c.Approvers = []string{"U0ALICE"} }},
+		{"approver twice", func(c *commands.Confirmation) { c.Approvers = []string{"U0BOB", "U0BOB"} }},
+		{"expiry before 1970", func(c *commands.Confirmation) { c.ExpiresAt = time.Unix(-5, 0) }},
+		{"bad message", func(c *commands.Confirmation) { c.MessageTS = "soon" }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := good
+			tt.change(&c)
+			if got, err := key.Decode(key.Encode(c)); !errors.Is(err, commands.ErrBadValue) {
+				t.Errorf("Decode = %+v, %v; want ErrBadValue", got, err)
+			}
+		})
+	}
+	if _, err := commands.NewKey([]byte("short")); err == nil {
+		t.Error("NewKey accepted a 5-byte secret")
 	}
 }
 
