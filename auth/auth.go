@@ -1,11 +1,12 @@
-// Package auth decides who may stop a deployment, and where.
+// Package auth answers who is in which Slack user group, for the policy
+// (package policy) that decides who may stop which deployment, where. It
+// caches each group's member list, so a burst of requests during an
+// incident costs one usergroups.users.list call per group.
 package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,43 +22,18 @@ type Members interface {
 
 var _ Members = (*slack.Client)(nil)
 
-// Policy is the configured permission set. Empty Channels means every channel.
-type Policy struct {
-	Users    []string // Slack user IDs
-	Groups   []string // Slack user-group IDs; their members are allowed
-	Channels []string // channel IDs where the command works
-}
-
-// Decision is the answer to "may this user act here?". When Allowed is
-// false, Reason is written for the user and Code names the refusal for logs
-// and metrics.
-type Decision struct {
-	Allowed bool
-	Reason  string
-	Code    string
-}
-
-// Refusal codes.
-const (
-	CodeChannelNotAllowed = "channel_not_allowed"
-	CodeUserNotAllowed    = "user_not_allowed"
-	CodeLookupFailed      = "group_lookup_failed"
-)
-
 // DefaultGroupTTL is how long a user group's member list is trusted. It keeps
 // a burst of commands during an incident within usergroups.users.list's rate
 // limit (Tier 2, about 20 calls a minute) while a removal still takes effect
 // within a minute.
 const DefaultGroupTTL = 30 * time.Second
 
-// Checker applies a Policy. It is safe for concurrent use.
-type Checker struct {
-	users    map[string]bool
-	groups   []string
-	channels map[string]bool
-	members  Members
-	ttl      time.Duration
-	now      func() time.Time
+// Groups is a cache of user groups' member lists. It is safe for
+// concurrent use.
+type Groups struct {
+	members Members
+	ttl     time.Duration
+	now     func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]*groupEntry
@@ -72,25 +48,22 @@ type groupEntry struct {
 	fetched time.Time
 }
 
-// Option adjusts a Checker.
-type Option func(*Checker)
+// Option adjusts Groups.
+type Option func(*Groups)
 
 // WithGroupTTL sets how long a group's member list is reused.
-func WithGroupTTL(d time.Duration) Option { return func(c *Checker) { c.ttl = d } }
+func WithGroupTTL(d time.Duration) Option { return func(c *Groups) { c.ttl = d } }
 
 // WithClock replaces time.Now, for tests.
-func WithClock(now func() time.Time) Option { return func(c *Checker) { c.now = now } }
+func WithClock(now func() time.Time) Option { return func(c *Groups) { c.now = now } }
 
-// NewChecker returns a Checker for p. members may be nil when p has no groups.
-func NewChecker(p Policy, members Members, opts ...Option) *Checker {
-	c := &Checker{
-		users:    set(p.Users),
-		groups:   slices.Clone(p.Groups),
-		channels: set(p.Channels),
-		members:  members,
-		ttl:      DefaultGroupTTL,
-		now:      time.Now,
-		cache:    make(map[string]*groupEntry),
+// NewGroups returns an empty cache that lists members through members.
+func NewGroups(members Members, opts ...Option) *Groups {
+	c := &Groups{
+		members: members,
+		ttl:     DefaultGroupTTL,
+		now:     time.Now,
+		cache:   make(map[string]*groupEntry),
 	}
 	for _, opt := range opts {
 		opt(c)
@@ -98,40 +71,14 @@ func NewChecker(p Policy, members Members, opts ...Option) *Checker {
 	return c
 }
 
-// Check decides whether userID may stop deployments in channelID. A non-nil
-// error means the question could not be answered (a user-group lookup
-// failed); callers must treat it as a refusal.
-func (c *Checker) Check(ctx context.Context, userID, channelID string) (Decision, error) {
-	if !c.ChannelAllowed(channelID) {
-		return Decision{Code: CodeChannelNotAllowed, Reason: "/stopdeploy is not enabled in this channel. Ask your platform team which channel to use."}, nil
-	}
-	if c.users[userID] {
-		return Decision{Allowed: true}, nil
-	}
-	var lookupErrs []error
-	for _, group := range c.groups {
-		in, err := c.inGroup(ctx, group, userID)
-		if err != nil {
-			lookupErrs = append(lookupErrs, err)
-			continue
-		}
-		if in {
-			return Decision{Allowed: true}, nil
-		}
-	}
-	if len(lookupErrs) > 0 {
-		return Decision{Code: CodeLookupFailed, Reason: "I could not check your user-group membership with Slack, so I cannot let you do this right now. Try again in a minute."},
-			errors.Join(lookupErrs...)
-	}
-	return Decision{Code: CodeUserNotAllowed, Reason: "You are not allowed to stop deployments. Ask your platform team to add you (or one of your user groups) to the allowed list."}, nil
+// Member reports whether user is in group; it is a policy.Membership. An
+// error means the answer is unknown (the lookup failed, or ctx ended
+// first), and the caller must not read it as "no".
+func (c *Groups) Member(ctx context.Context, group, user string) (bool, error) {
+	return c.inGroup(ctx, group, user)
 }
 
-// ChannelAllowed reports whether the command works in channelID at all.
-func (c *Checker) ChannelAllowed(channelID string) bool {
-	return len(c.channels) == 0 || c.channels[channelID]
-}
-
-func (c *Checker) inGroup(ctx context.Context, group, userID string) (bool, error) {
+func (c *Groups) inGroup(ctx context.Context, group, userID string) (bool, error) {
 	e := c.entry(ctx, group)
 	select {
 	case <-e.ready:
@@ -146,7 +93,7 @@ func (c *Checker) inGroup(ctx context.Context, group, userID string) (bool, erro
 
 // entry returns the cached entry for group, starting a lookup when there is
 // none, it has expired, or the last lookup failed.
-func (c *Checker) entry(ctx context.Context, group string) *groupEntry {
+func (c *Groups) entry(ctx context.Context, group string) *groupEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.cache[group]; ok {
@@ -173,7 +120,7 @@ func (c *Checker) entry(ctx context.Context, group string) *groupEntry {
 	return e
 }
 
-func (c *Checker) lookup(ctx context.Context, group string) ([]string, error) {
+func (c *Groups) lookup(ctx context.Context, group string) ([]string, error) {
 	if c.members == nil {
 		return nil, fmt.Errorf("user group %s: no Slack client to list its members", group)
 	}

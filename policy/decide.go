@@ -32,6 +32,9 @@ const (
 	CodeOwnRequest        = "own_request"
 	CodeAlreadyApproved   = "already_approved"
 	CodeLookupFailed      = "group_lookup_failed"
+	// CodeSecondApprover is CodeOwnRequest under Flat, as the bot logged it
+	// before policy files.
+	CodeSecondApprover = "second_approver_required"
 )
 
 // The bot's wording before policy files. Flat keeps it word for word.
@@ -153,6 +156,16 @@ func (r *Rule) mayApprove(ctx context.Context, user, channel string, checkChanne
 			"Ask one of them to approve, or your platform team to add you (or one of your user groups) to its approvers.", r.Name)}, nil
 }
 
+// MayCancel decides whether user may cancel a confirmation requester asked
+// for: the requester always may; anyone else must be a requester or an
+// approver of the rule, as for confirming.
+func (r *Rule) MayCancel(ctx context.Context, user, requester string, in Membership) (Decision, error) {
+	if user != "" && user == requester {
+		return allowed, nil
+	}
+	return r.mayConfirm(ctx, user, in)
+}
+
 func (r *Rule) mayConfirm(ctx context.Context, user string, in Membership) (Decision, error) {
 	ok, err := member(ctx, union(r.Requesters, r.approvers()), user, in)
 	switch {
@@ -170,7 +183,7 @@ func (r *Rule) mayConfirm(ctx context.Context, user string, in Membership) (Deci
 
 func (r *Rule) refuseOwn() Decision {
 	if r.flat {
-		return Decision{Code: CodeOwnRequest, Reason: flatOwnRequest}
+		return Decision{Code: CodeSecondApprover, Reason: flatOwnRequest}
 	}
 	return Decision{Code: CodeOwnRequest, Reason: fmt.Sprintf(
 		"You asked for this, so your approval does not count: rule *%s* needs %s from someone else. "+

@@ -227,7 +227,7 @@ func TestFlat(t *testing.T) {
 		{name: "confirm by another", approve: true, user: "U0ALICE", channel: "C0DEPLOYS"},
 		{name: "confirm refused", approve: true, user: "U0MALLORY", channel: "C0DEPLOYS", wantCode: policy.CodeNotApprover, want: notAllowed},
 		{name: "second approver", second: true, approve: true, user: "U0ALICE", channel: "C0DEPLOYS"},
-		{name: "second approver: own request", second: true, approve: true, user: "U0BOB", channel: "C0DEPLOYS", wantCode: policy.CodeOwnRequest, want: ownRequest},
+		{name: "second approver: own request", second: true, approve: true, user: "U0BOB", channel: "C0DEPLOYS", wantCode: policy.CodeSecondApprover, want: ownRequest},
 		{name: "second approver: not allowed", second: true, approve: true, user: "U0MALLORY", channel: "C0DEPLOYS", wantCode: policy.CodeNotApprover, want: notAllowed},
 		{name: "second approver: channel", second: true, approve: true, channels: []string{"C0DEPLOYS"}, user: "U0ALICE", channel: "C0RANDOM",
 			wantCode: policy.CodeChannelNotAllowed, want: channel},

@@ -161,6 +161,23 @@ func matchAny(globs []string, s string) bool {
 	return false
 }
 
+// Flat reports whether r is the rule Flat built from the allow-list
+// variables: the bot then keeps its cards as they were before policy files
+// (a Stop button, and "another person must confirm").
+func (r *Rule) Flat() bool { return r.flat }
+
+// MatchesEverything reports whether r matches every deployment. When the
+// first rule does, it decides every request, and the bot can refuse a user
+// before it asks AWS anything.
+func (r *Rule) MatchesEverything() bool {
+	for _, globs := range [][]string{r.Applications, r.DeploymentGroups, r.Accounts, r.Regions} {
+		if !slices.Contains(globs, "*") {
+			return false
+		}
+	}
+	return true
+}
+
 // approvers are the people whose approval counts.
 func (r *Rule) approvers() Principals {
 	if r.ApproversSet {
