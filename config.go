@@ -14,6 +14,9 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
+
+	"github.com/stopdeploy/stopdeploy/commands"
+	"github.com/stopdeploy/stopdeploy/policy"
 )
 
 // config is the bot's environment. AWS settings are not here: the SDK reads
@@ -22,6 +25,8 @@ type config struct {
 	AppToken              secret        `envconfig:"SLACK_APP_TOKEN" required:"true" desc:"app-level token (xapp-…) with connections:write, for Socket Mode"`
 	BotToken              secret        `envconfig:"SLACK_BOT_TOKEN" required:"true" desc:"bot token (xoxb-…) for every other Web API call"`
 	APIURL                string        `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack Web API base URL"`
+	PolicyFile            string        `envconfig:"STOPDEPLOY_POLICY_FILE" desc:"YAML file of rules: who may stop which deployments, where, with how many approvals (see policy.example.yaml); replaces the four variables below"`
+	SigningSecret         secret        `envconfig:"STOPDEPLOY_SIGNING_SECRET" desc:"at least 32 bytes that sign the confirmation buttons; default: derived from SLACK_APP_TOKEN (rotating it invalidates open confirmations)"`
 	AllowedUsers          []string      `envconfig:"STOPDEPLOY_ALLOWED_USERS" desc:"Slack user IDs who may stop deployments"`
 	AllowedGroups         []string      `envconfig:"STOPDEPLOY_ALLOWED_GROUPS" desc:"Slack user-group IDs (S…) whose members may stop deployments"`
 	AllowedChannels       []string      `envconfig:"STOPDEPLOY_ALLOWED_CHANNELS" desc:"channel IDs where the command works; empty = any"`
@@ -140,8 +145,27 @@ func (c *config) validate() error {
 		}
 		*l.ids = cleaned
 	}
-	if len(c.AllowedUsers) == 0 && len(c.AllowedGroups) == 0 {
-		return &configError{"STOPDEPLOY_ALLOWED_USERS", "and STOPDEPLOY_ALLOWED_GROUPS are both empty: nobody could stop a deployment; set at least one"}
+	if c.SigningSecret != "" && len(c.SigningSecret) < commands.MinSecretLen {
+		return &configError{"STOPDEPLOY_SIGNING_SECRET", fmt.Sprintf("must be at least %d bytes (generate one with: openssl rand -base64 48)", commands.MinSecretLen)}
+	}
+	if c.PolicyFile != "" {
+		// One source of truth: a policy file and the allow-list variables
+		// would disagree sooner or later.
+		for _, v := range []struct {
+			key string
+			set bool
+		}{
+			{"STOPDEPLOY_ALLOWED_USERS", len(c.AllowedUsers) > 0},
+			{"STOPDEPLOY_ALLOWED_GROUPS", len(c.AllowedGroups) > 0},
+			{"STOPDEPLOY_ALLOWED_CHANNELS", len(c.AllowedChannels) > 0},
+			{"STOPDEPLOY_REQUIRE_SECOND_APPROVER", c.RequireSecondApprover},
+		} {
+			if v.set {
+				return &configError{"STOPDEPLOY_POLICY_FILE", "is set together with " + v.key + ": use one or the other (put the rule in the policy file and unset " + v.key + ")"}
+			}
+		}
+	} else if len(c.AllowedUsers) == 0 && len(c.AllowedGroups) == 0 {
+		return &configError{"STOPDEPLOY_ALLOWED_USERS", "and STOPDEPLOY_ALLOWED_GROUPS are both empty (and there is no STOPDEPLOY_POLICY_FILE): nobody could stop a deployment; set at least one"}
 	}
 	if c.AuditChannel != "" && !channelIDPattern.MatchString(c.AuditChannel) {
 		return &configError{"STOPDEPLOY_AUDIT_CHANNEL", "must be a channel ID such as C0123ABCD (not a #name)"}
@@ -260,4 +284,28 @@ func printConfigUsage(w io.Writer) error {
 		return err
 	}
 	return tw.Flush()
+}
+
+// loadPolicy is the policy file's rules, or the allow-list variables as one
+// rule. A file's errors name the file, the line and the key.
+func (c config) loadPolicy() (*policy.Policy, error) {
+	if c.PolicyFile == "" {
+		return policy.Flat(c.AllowedUsers, c.AllowedGroups, c.AllowedChannels, c.RequireSecondApprover), nil
+	}
+	p, err := policy.Load(c.PolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("STOPDEPLOY_POLICY_FILE: %w", err)
+	}
+	return p, nil
+}
+
+// signingKey is the key of the confirmation buttons.
+func (c config) signingKey() commands.Key {
+	if c.SigningSecret != "" {
+		k, err := commands.NewKey([]byte(c.SigningSecret.reveal()))
+		if err == nil { // validate checked the length
+			return k
+		}
+	}
+	return commands.DeriveKey(c.AppToken.reveal())
 }

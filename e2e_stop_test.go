@@ -269,10 +269,13 @@ func TestE2E_ClickAnswers(t *testing.T) {
 		id := w.cd.Put(fakecodedeploy.Deployment{ID: "d-ANSWERS02", Application: "checkout", Group: "production"})
 		w.command(alice, deploys, id)
 		conf := w.confirmation(deploys, id)
-		value := strings.Replace(conf.Buttons()[0].Value, " "+deploys+" ", " "+random+" ", 1)
-		if value == conf.Buttons()[0].Value {
-			t.Fatalf("button value %q does not carry the channel", value)
+		// Signed with the bot's own key, so only the channel disagrees.
+		c, err := signingKey.Decode(conf.Buttons()[0].Value)
+		if err != nil || c.ChannelID != deploys {
+			t.Fatalf("button value %q does not carry the channel: %+v, %v", conf.Buttons()[0].Value, c, err)
 		}
+		c.ChannelID = random
+		value := signingKey.Encode(c)
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		envID, err := w.slack.ClickButton(ctx, fakeslack.Click{UserID: bob, ChannelID: deploys, MessageTS: conf.TS, ActionID: "stop", ForgedValue: &value})
@@ -283,7 +286,7 @@ func TestE2E_ClickAnswers(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.ephemeral(bob, deploys, "it belongs to a confirmation in another channel")
-		if got := bot.in(t).auditLine("refused", id).str("outcome"); got != "wrong_channel" {
+		if got := bot.in(t).auditLine("refused", id).str("outcome"); got != "bad_signature" {
 			t.Errorf("refused outcome = %q", got)
 		}
 		if got := w.calls("StopDeployment", id); len(got) != 0 {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/fakes/fakecodedeploy"
 	"github.com/stopdeploy/stopdeploy/fakes/fakeslack"
 )
@@ -188,7 +187,7 @@ func TestE2E_LookupAnswers(t *testing.T) {
 		GetFailure: &fakecodedeploy.Failure{Code: "AccessDeniedException", Message: "not authorized to perform codedeploy:GetDeployment"}})
 	bot := w.start("bot", nil)
 	tests := []struct{ id, want, outcome string }{
-		{"d-NOSUCH001", "CodeDeploy has no deployment `d-NOSUCH001` in the AWS account and region this bot uses.", "not_found"},
+		{"d-NOSUCH001", "CodeDeploy has no deployment `d-NOSUCH001` in default/us-east-1.", "not_found"},
 		{"d-BADIDXXXX", "CodeDeploy says `d-BADIDXXXX` is not a valid deployment ID.", "invalid_id"},
 		{done, "Deployment `d-DONE00001` (checkout / staging) has already completed: it is *Succeeded*. There is nothing to stop.", "already_completed"},
 		{"d-DENIED001", "AWS refused the bot's credentials for GetDeployment on `d-DENIED001` (AccessDeniedException).", "access_denied"},
@@ -467,10 +466,10 @@ func TestE2E_AuditChannel(t *testing.T) {
 		linked bool
 	}{
 		{"<@U0MALLORY> was refused for `d-LGUMS25CC` in <#C0DEPLOYS>: not allowed to stop deployments.", false},
-		{"<@U0ALICE> asked to stop `d-LGUMS25CC` in <#C0DEPLOYS> · checkout / production, InProgress, rollback no", true},
-		{"<@U0CAROL> confirmed the stop of `d-LGUMS25CC` in <#C0DEPLOYS> · rollback no", true},
-		{"CodeDeploy answered *Pending* to the stop of `d-LGUMS25CC` confirmed by <@U0CAROL>: Stopping Pending.", true},
-		{"`d-LGUMS25CC` is now *Stopped*", true},
+		{"<@U0ALICE> asked to stop `d-LGUMS25CC` (default/us-east-1) in <#C0DEPLOYS> · checkout / production, InProgress, rollback no, rule \"allowed list\"", true},
+		{"<@U0CAROL> confirmed the stop of `d-LGUMS25CC` (default/us-east-1) in <#C0DEPLOYS> · rollback no", true},
+		{"CodeDeploy answered *Pending* to the stop of `d-LGUMS25CC` (default/us-east-1) confirmed by <@U0CAROL>: Stopping Pending.", true},
+		{"`d-LGUMS25CC` (default/us-east-1) is now *Stopped*", true},
 	} {
 		w.waitMessage("audit channel: "+want.text, func(m fakeslack.Message) bool {
 			return m.Channel == audit && strings.HasPrefix(m.Text, want.text) && strings.HasSuffix(m.Text, link) == want.linked
@@ -505,15 +504,15 @@ func TestE2E_FollowTimeout(t *testing.T) {
 func expiryOf(t *testing.T, msg fakeslack.Message) time.Time {
 	t.Helper()
 	for _, b := range msg.Buttons() {
-		if b.ActionID == "stop" {
-			c, err := commands.DecodeConfirmation(b.Value)
+		if b.ActionID == "stop" || b.ActionID == "approve" {
+			c, err := signingKey.Decode(b.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return c.ExpiresAt
 		}
 	}
-	t.Fatal("no Stop button")
+	t.Fatal("no Stop or Approve button")
 	return time.Time{}
 }
 

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/fakes/fakecodedeploy"
 	"github.com/stopdeploy/stopdeploy/fakes/fakeslack"
 )
@@ -95,6 +96,10 @@ func goroutinesOutsideConnPools() int {
 	}
 	return count
 }
+
+// signingKey is the key the bot derives from appToken when no
+// STOPDEPLOY_SIGNING_SECRET is set: tests read and forge button values with it.
+var signingKey = commands.DeriveKey(appToken)
 
 const (
 	appToken = "xapp-1-A0STOPDEPLOY-1234567890-e2eapptokensecret"

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/stopdeploy/stopdeploy/bot"
 	"github.com/stopdeploy/stopdeploy/deploy"
 	"github.com/stopdeploy/stopdeploy/metrics"
+	"github.com/stopdeploy/stopdeploy/policy"
 	"github.com/stopdeploy/stopdeploy/sandbox"
 )
 
@@ -163,12 +165,17 @@ func runBot(ctx context.Context, stdout io.Writer) error {
 	level, _ := parseLevel(cfg.LogLevel) // validated by loadConfig
 	logger := newLogger(stdout, level, cfg.LogFormat, cfg.AppToken.reveal(), cfg.BotToken.reveal())
 
+	pol, err := cfg.loadPolicy()
+	if err != nil {
+		return err
+	}
 	awsCfg, err := loadAWSConfig(ctx)
 	if err != nil {
 		return err
 	}
-	if awsCfg.Region == "" {
-		return &configError{"AWS_REGION", "is not set (nor a region in the shared AWS config): the bot cannot know where your deployments are"}
+	places, err := newPlaces(ctx, cfg, awsCfg)
+	if err != nil {
+		return err
 	}
 
 	var obs bot.Observer
@@ -183,11 +190,11 @@ func runBot(ctx context.Context, stdout io.Writer) error {
 		obs, serveMetrics = m, srv.Serve
 	}
 
-	b := newBot(cfg, awsCfg, logger, obs)
+	b := newBot(cfg, pol, places, logger, obs)
 	logger.Info().
-		Str("region", awsCfg.Region).
-		Strs("allowed_channels", cfg.AllowedChannels).
-		Bool("second_approver", cfg.RequireSecondApprover).
+		Str("places", placesText(places.Places())).
+		Str("policy", cmp.Or(cfg.PolicyFile, "allow-list variables")).
+		Int("rules", len(pol.Rules)).
 		Msg("starting")
 	metricsDone := make(chan struct{})
 	go func() {
@@ -236,38 +243,41 @@ func newSlackAPI(cfg config, logger zerolog.Logger, opts ...slack.Option) *slack
 }
 
 // newBot wires the production dependencies. obs may be nil.
-func newBot(cfg config, awsCfg aws.Config, logger zerolog.Logger, obs bot.Observer) *bot.Bot {
+func newBot(cfg config, pol *policy.Policy, places *deploy.Places, logger zerolog.Logger, obs bot.Observer) *bot.Bot {
 	api := newSlackAPI(cfg, logger)
 	smc := socketmode.New(api,
 		socketmode.OptionLog(slackLogger(logger)),
 		socketmode.OptionDebug(logger.GetLevel() <= zerolog.DebugLevel),
 	)
 	return bot.New(bot.Config{
-		ConfirmTimeout:        cfg.ConfirmTimeout,
-		FollowInterval:        cfg.FollowInterval,
-		FollowTimeout:         cfg.FollowTimeout,
-		RequireSecondApprover: cfg.RequireSecondApprover,
-		AuditChannel:          cfg.AuditChannel,
+		ConfirmTimeout: cfg.ConfirmTimeout,
+		FollowInterval: cfg.FollowInterval,
+		FollowTimeout:  cfg.FollowTimeout,
+		AuditChannel:   cfg.AuditChannel,
+		SigningKey:     cfg.signingKey(),
 	}, bot.Deps{
 		Socket: smc,
 		Slack:  api,
 		// Its own connections: answers to a flood of requests cannot make
 		// a stop's thread reply and card wait for a connection.
-		Reports: newSlackAPI(cfg, logger),
-		Auth: auth.NewChecker(auth.Policy{
-			Users:    cfg.AllowedUsers,
-			Groups:   cfg.AllowedGroups,
-			Channels: cfg.AllowedChannels,
-		}, api),
-		// Stops have a client (and so connections) of their own: lookups
-		// and follow-ups cannot make a stop wait for a connection.
-		Deploy:   deploy.NewClientSplit(newCodeDeploy(awsCfg), newCodeDeploy(awsCfg), deploy.DefaultMaxInFlight),
+		Reports:  newSlackAPI(cfg, logger),
+		Policy:   pol,
+		Members:  auth.NewGroups(api).Member,
+		Deploy:   places,
 		Log:      logger,
 		Observer: obs,
 	})
 }
 
 var _ bot.Observer = (*metrics.Metrics)(nil)
+
+func placesText(places []deploy.Place) string {
+	names := make([]string, len(places))
+	for i, p := range places {
+		names[i] = p.String()
+	}
+	return strings.Join(names, ",")
+}
 
 // newCodeDeploy is a CodeDeploy client with its own bounded connections,
 // whose answers are refused past deploy.MaxAnswerBytes.

@@ -14,6 +14,7 @@ import (
 const (
 	evRequested  = "requested"
 	evRefused    = "refused"
+	evApproved   = "approved" // one approval of several a rule needs
 	evConfirmed  = "confirmed"
 	evCancelled  = "cancelled"
 	evExpired    = "expired"
@@ -29,6 +30,8 @@ type auditEvent struct {
 	User       string
 	Channel    string
 	Deployment string
+	Account    string // where the deployment is, once known
+	Region     string
 	Outcome    string
 	Detail     string // plain words
 	MessageTS  string // the confirmation, once there is one
@@ -48,6 +51,8 @@ func (b *Bot) auditLog(ev auditEvent) {
 		Str("user", ev.User).
 		Str("channel", ev.Channel).
 		Str("deployment", ev.Deployment).
+		Str("account", ev.Account).
+		Str("region", ev.Region).
 		Str("outcome", ev.Outcome).
 		Str("message_ts", ev.MessageTS).
 		Str("detail", ev.Detail).
@@ -65,6 +70,9 @@ func (b *Bot) auditPost(ev auditEvent) {
 // confirmation when there is one.
 func (b *Bot) auditText(ev auditEvent) string {
 	who, dep, where := mention(ev.User), code(ev.Deployment), "<#"+ev.Channel+">"
+	if ev.Account != "" {
+		dep += " (" + awsText(ev.Account+"/"+ev.Region) + ")"
+	}
 	detail := awsText(ev.Detail)
 	var s string
 	switch ev.Event {
@@ -77,6 +85,8 @@ func (b *Bot) auditText(ev auditEvent) string {
 		}
 	case evRefused:
 		s = fmt.Sprintf("%s was refused for %s in %s: %s.", who, dep, where, refusalWords(ev.Outcome))
+	case evApproved:
+		s = fmt.Sprintf("%s approved the stop of %s in %s · %s", who, dep, where, detail)
 	case evConfirmed:
 		s = fmt.Sprintf("%s confirmed the stop of %s in %s · %s", who, dep, where, detail)
 	case evCancelled:
@@ -115,12 +125,24 @@ func refusalWords(code string) string {
 		return "not allowed to stop deployments"
 	case "channel_not_allowed":
 		return "the command is not enabled in that channel"
-	case "lookup_failed", "auth_error":
+	case "lookup_failed", "auth_error", "group_lookup_failed":
 		return "the bot could not check their permissions"
 	case "second_approver_required":
 		return "a second approver must confirm, not the requester"
 	case "wrong_channel":
 		return "the button belongs to a confirmation in another channel"
+	case "bad_signature":
+		return "the button's value is not one this bot signed for that message"
+	case "own_request":
+		return "they asked for the stop, so their approval does not count"
+	case "already_approved":
+		return "they had already approved"
+	case "not_approver":
+		return "not an approver of the deployment's rule"
+	case "no_rule":
+		return "no rule lets anyone stop that deployment from Slack"
+	case "rule_gone":
+		return "the confirmation's rule is no longer in the policy"
 	}
 	return words(code)
 }

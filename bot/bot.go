@@ -18,17 +18,21 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/stopdeploy/stopdeploy/auth"
+	"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/deploy"
+	"github.com/stopdeploy/stopdeploy/policy"
 )
 
 // Config holds the bot's behaviour settings.
 type Config struct {
-	ConfirmTimeout        time.Duration // after this a confirmation can no longer be confirmed
-	FollowInterval        time.Duration // how often a stopped deployment is read again
-	FollowTimeout         time.Duration // how long it is followed
-	RequireSecondApprover bool          // Stop must be clicked by someone other than the requester
-	AuditChannel          string        // optional channel that also receives every audit event
+	ConfirmTimeout time.Duration // after this a confirmation can no longer be confirmed
+	FollowInterval time.Duration // how often a stopped deployment is read again
+	FollowTimeout  time.Duration // how long it is followed
+	AuditChannel   string        // optional channel that also receives every audit event
+	// SigningKey signs and verifies the confirmation buttons' values. Every
+	// process of one app must have the same key. Default: a random key,
+	// which only this process knows (tests).
+	SigningKey commands.Key
 	// ShutdownGrace is how long in-flight work may run after Run's context
 	// ends before its own context is cancelled. Default 7s, well inside the 10s a
 	// platform gives a process between SIGTERM and SIGKILL.
@@ -51,22 +55,20 @@ type slackAPI interface {
 	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
 }
 
-// authorizer decides who may act where: *auth.Checker.
-type authorizer interface {
-	Check(ctx context.Context, userID, channelID string) (auth.Decision, error)
-}
-
-// stopper reads and stops deployments: *deploy.Client.
+// stopper finds, reads and stops deployments in the accounts and regions
+// the bot is configured for: *deploy.Places. Stops name the person whose
+// press made them, for the role session CloudTrail shows.
 type stopper interface {
-	Get(ctx context.Context, id string) (deploy.Deployment, error)
-	Stop(ctx context.Context, id string, rollback bool) (deploy.StopResult, error)
+	Get(ctx context.Context, place deploy.Place, id string) (deploy.Deployment, error)
+	Stop(ctx context.Context, place deploy.Place, id string, rollback bool, userID string) (deploy.StopResult, error)
+	Find(ctx context.Context, id string) (found []deploy.Deployment, failed []deploy.PlaceFailure)
+	Places() []deploy.Place
 }
 
 var (
-	_ socket     = (*socketmode.Client)(nil)
-	_ slackAPI   = (*slack.Client)(nil)
-	_ authorizer = (*auth.Checker)(nil)
-	_ stopper    = (*deploy.Client)(nil)
+	_ socket   = (*socketmode.Client)(nil)
+	_ slackAPI = (*slack.Client)(nil)
+	_ stopper  = (*deploy.Places)(nil)
 )
 
 // Deps are the bot's collaborators.
@@ -76,8 +78,11 @@ type Deps struct {
 	// Reports, optional, is the client for a stop's record (thread, card,
 	// audit channel). Give it connections of its own, and no flood of
 	// answers to other requests can hold a stop's report back. Default Slack.
-	Reports  slackAPI
-	Auth     authorizer
+	Reports slackAPI
+	// Policy decides who may stop what, where, and who must approve; Members
+	// answers its user-group questions (auth.Checker.Member, cached).
+	Policy   *policy.Policy
+	Members  policy.Membership
 	Deploy   stopper
 	Log      zerolog.Logger
 	Now      func() time.Time // default time.Now
@@ -94,7 +99,8 @@ type Bot struct {
 	// reportSlack writes the record of what was done: thread replies, card
 	// updates and the audit channel.
 	reportSlack slackAPI
-	auth        authorizer
+	policy      *policy.Policy
+	members     policy.Membership
 	deploy      stopper
 	log         zerolog.Logger
 	now         func() time.Time
@@ -118,6 +124,8 @@ type Bot struct {
 	runCtx      context.Context // Run's own, set before any handler starts
 	expiryMu    sync.Mutex
 	expiries    map[string]*time.Timer // confirmations posted here, until acted on or expired
+	approvalsMu sync.Mutex
+	approvals   map[string]*approvalState // confirmations with presses under way or approvals recorded here
 	reportersMu sync.Mutex
 	reporters   map[string]*reporter
 	auditQ      *auditQueue  // nil without an audit channel
@@ -161,7 +169,8 @@ func New(cfg Config, deps Deps) *Bot {
 		cfg:         cfg,
 		slack:       observedSlack{deps.Slack, obs},
 		reportSlack: observedSlack{cmp.Or[slackAPI](deps.Reports, deps.Slack), obs},
-		auth:        deps.Auth,
+		policy:      deps.Policy,
+		members:     deps.Members,
 		deploy:      observedStopper{deps.Deploy, obs},
 		log:         deps.Log,
 		now:         deps.Now,
@@ -175,6 +184,12 @@ func New(cfg Config, deps Deps) *Bot {
 	}
 	if b.now == nil {
 		b.now = time.Now
+	}
+	if !b.cfg.SigningKey.Valid() {
+		b.cfg.SigningKey = commands.RandomKey()
+	}
+	if b.policy == nil {
+		b.policy = &policy.Policy{} // no rule: nobody may stop anything
 	}
 	b.claims.now = b.now
 	b.commands = newAdmission(maxCommandsInFlight, maxCommandsPerUser, b.now)
@@ -570,6 +585,20 @@ func (c *claims) claim(key string, expires time.Time, user, action string) (clai
 	won := claim{user: user, action: action, at: now, forget: expires.Add(claimMargin)}
 	c.m[key] = won
 	return won, true
+}
+
+// winner returns the click that won key, if one has.
+func (c *claims) winner(key string) (claim, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	won, ok := c.m[key]
+	return won, ok
+}
+
+// taken reports whether a click won key.
+func (c *claims) taken(key string) bool {
+	_, ok := c.winner(key)
+	return ok
 }
 
 func (c *claims) len() int {

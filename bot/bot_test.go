@@ -12,9 +12,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
-	"github.com/stopdeploy/stopdeploy/auth"
-	"github.com/stopdeploy/stopdeploy/commands"
+		"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/deploy"
+	"github.com/stopdeploy/stopdeploy/policy"
 )
 
 // fakeSlack records Web API calls as readable strings. Blocks are not
@@ -59,34 +59,58 @@ func (f *fakeSlack) matching(prefix, text string) []string {
 	return out
 }
 
-type allowAll struct{}
+// everyone is a policy under which anyone may request and confirm: a
+// member of S0EVERYONE, which everyone is.
+var everyone = policy.Flat(nil, []string{"S0EVERYONE"}, nil, false)
 
-func (allowAll) Check(context.Context, string, string) (auth.Decision, error) {
-	return auth.Decision{Allowed: true}, nil
-}
+func memberOfAll(context.Context, string, string) (bool, error) { return true, nil }
 
-// fakeStopper is a function-type fake of the stopper.
+// testKey signs the values clickOn puts on buttons.
+var testKey = commands.DeriveKey("xapp-1-unit-test")
+
+var testPlace = deploy.Place{Account: "default", Region: "us-east-1"}
+
+// fakeStopper is a function-type fake of the stopper, in one place.
 type fakeStopper struct {
 	get  func(ctx context.Context, id string) (deploy.Deployment, error)
 	stop func(ctx context.Context, id string, rollback bool) (deploy.StopResult, error)
 }
 
-func (f fakeStopper) Get(ctx context.Context, id string) (deploy.Deployment, error) {
-	return f.get(ctx, id)
+func (f fakeStopper) Get(ctx context.Context, _ deploy.Place, id string) (deploy.Deployment, error) {
+	d, err := f.get(ctx, id)
+	d.Place = testPlace
+	return d, err
 }
-func (f fakeStopper) Stop(ctx context.Context, id string, rollback bool) (deploy.StopResult, error) {
+
+func (f fakeStopper) Stop(ctx context.Context, _ deploy.Place, id string, rollback bool, _ string) (deploy.StopResult, error) {
 	return f.stop(ctx, id, rollback)
 }
 
+func (f fakeStopper) Find(ctx context.Context, id string) ([]deploy.Deployment, []deploy.PlaceFailure) {
+	d, err := f.Get(ctx, testPlace, id)
+	if err != nil {
+		return nil, []deploy.PlaceFailure{{Place: testPlace, Reason: err.Error()}}
+	}
+	return []deploy.Deployment{d}, nil
+}
+
+func (fakeStopper) Places() []deploy.Place { return []deploy.Place{testPlace} }
+
 // clickOn builds the interaction Slack sends when user presses action on a
-// fresh confirmation of c.
+// fresh confirmation of c, signed with testKey under the everyone policy.
 func clickOn(c commands.Confirmation, user, action string) slack.InteractionCallback {
-	_, blocks := confirmationMessage(deploy.Deployment{ID: c.DeploymentID, Application: "checkout", Group: "production"}, c, false)
+	if c.Account == "" {
+		c.Account, c.Region = testPlace.Account, testPlace.Region
+	}
+	if c.Rule == "" {
+		c.Rule = everyone.Rules[0].Name
+	}
+	_, blocks := confirmationMessage(testKey, deploy.Deployment{ID: c.DeploymentID, Application: "checkout", Group: "production"}, c, &everyone.Rules[0])
 	cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: user}}
 	cb.Channel.ID = "C0DEPLOYS"
 	cb.Container = slack.Container{ChannelID: "C0DEPLOYS", MessageTs: "1795734000.000100"}
 	cb.Message.Blocks = slack.Blocks{BlockSet: blocks}
-	cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: action, BlockID: blockActions, Value: c.Encode()}}
+	cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: action, BlockID: blockActions, Value: testKey.Encode(c)}}
 	return cb
 }
 
@@ -97,7 +121,8 @@ func newTestBot(t *testing.T, cfg Config, s stopper, now func() time.Time) (*Bot
 	if cfg.FollowInterval == 0 {
 		cfg.FollowInterval, cfg.FollowTimeout = time.Millisecond, time.Minute
 	}
-	b := New(cfg, Deps{Slack: sl, Auth: allowAll{}, Deploy: s, Log: zerolog.New(zerolog.SyncWriter(&logs)), Now: now})
+	cfg.SigningKey = testKey
+	b := New(cfg, Deps{Slack: sl, Policy: everyone, Members: memberOfAll, Deploy: s, Log: zerolog.New(zerolog.SyncWriter(&logs)), Now: now})
 	return b, sl, &logs
 }
 
@@ -271,7 +296,7 @@ func TestCeilSecond(t *testing.T) {
 }
 
 func TestNew_GivesZeroDurationsTheirDefaults(t *testing.T) {
-	b := New(Config{}, Deps{Slack: &fakeSlack{}, Auth: allowAll{}, Deploy: fakeStopper{}, Log: zerolog.Nop()})
+	b := New(Config{}, Deps{Slack: &fakeSlack{}, Policy: everyone, Members: memberOfAll, Deploy: fakeStopper{}, Log: zerolog.Nop()})
 	for name, got := range map[string]time.Duration{
 		"ConfirmTimeout": b.cfg.ConfirmTimeout, "FollowInterval": b.cfg.FollowInterval, "FollowTimeout": b.cfg.FollowTimeout,
 		"ShutdownGrace": b.cfg.ShutdownGrace, "AWSCallTimeout": b.cfg.AWSCallTimeout,

@@ -31,8 +31,7 @@ func (b *Bot) follow(runCtx context.Context, c click, rep *reporter, blocks []sl
 	}
 	rep.reply(finalStateText(d))
 	rep.setCard(withState(blocks, stateFinal(d, c.user)))
-	b.audit(auditEvent{Event: evFinalState, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
-		MessageTS: c.ts, Outcome: d.Status, Detail: finalDetail(d)})
+	b.audit(c.event(evFinalState, c.user, d.Status, finalDetail(d)))
 	b.followRollback(runCtx, c, rep, d)
 }
 
@@ -47,8 +46,7 @@ func (b *Bot) followRollback(runCtx context.Context, c click, rep *reporter, d d
 		return
 	}
 	rep.reply(rollbackText(r))
-	b.audit(auditEvent{Event: evFinalState, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
-		MessageTS: c.ts, Outcome: "rollback_" + r.Status, Detail: "rollback deployment " + r.ID + rollbackDetail(r)})
+	b.audit(c.event(evFinalState, c.user, "rollback_"+r.Status, "rollback deployment "+r.ID+rollbackDetail(r)))
 }
 
 func rollbackDetail(r deploy.Deployment) string {
@@ -78,13 +76,12 @@ func (b *Bot) watch(runCtx context.Context, c click, rep *reporter, id, what str
 				outcome = "follow_interrupted"
 			}
 			rep.reply(line)
-			b.audit(auditEvent{Event: evFinalState, User: c.user, Channel: c.channel, Deployment: c.conf.DeploymentID,
-				MessageTS: c.ts, Outcome: outcome, Detail: what + ": " + id + " last seen " + last})
+			b.audit(c.event(evFinalState, c.user, outcome, what+": "+id+" last seen "+last))
 			return deploy.Deployment{}, false
 		case <-ticker.C:
 		}
 		callCtx, callCancel := context.WithTimeout(ctx, b.cfg.AWSCallTimeout)
-		d, err := b.deploy.Get(callCtx, id)
+		d, err := b.deploy.Get(callCtx, c.place(), id)
 		callCancel()
 		if err != nil {
 			c.log.Warn().Err(err).Str("following", id).Msg("follow-up: GetDeployment failed; trying again at the next interval")

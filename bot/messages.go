@@ -9,6 +9,7 @@ import (
 
 	"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/deploy"
+	"github.com/stopdeploy/stopdeploy/policy"
 )
 
 // Block and action IDs of the confirmation message. A click is routed by
@@ -20,27 +21,19 @@ const (
 	blockActions    = "stopdeploy_actions"
 	blockState      = "stopdeploy_state" // at the top once acted on: Stopping…, Stopped, Cancelled…
 
-	actionStop   = "stop"
-	actionCancel = "cancel"
+	actionStop    = "stop"
+	actionApprove = "approve" // the confirming button of a rule that needs approvals
+	actionCancel  = "cancel"
 )
 
-// confirmationMessage is the public message asking for confirmation.
-func confirmationMessage(d deploy.Deployment, c commands.Confirmation, secondApprover bool) (text string, blocks []slack.Block) {
+// confirmationMessage is the public message asking for confirmation. key
+// signs the buttons' values; rule is the policy rule that decided it.
+func confirmationMessage(key commands.Key, d deploy.Deployment, c commands.Confirmation, rule *policy.Rule) (text string, blocks []slack.Block) {
 	id := code(c.DeploymentID)
 	rollback := "*Rollback:* no: the instances stay as they are when the deployment stops."
-	stopLabel := "Stop deployment"
-	// Plain text (the dialog) needs no escaping; it is cut to its limit.
-	dialog := fmt.Sprintf("CodeDeploy will stop %s (%s / %s). It will not roll back.", c.DeploymentID, limit(d.Application, 100), limit(d.Group, 100))
 	if c.Rollback {
 		rollback = "*Rollback:* yes: CodeDeploy redeploys the last successful revision after stopping."
-		stopLabel = "Stop and roll back"
-		dialog = fmt.Sprintf("CodeDeploy will stop %s (%s / %s) and roll back to the last successful revision.", c.DeploymentID, limit(d.Application, 100), limit(d.Group, 100))
 	}
-	who := "Anyone allowed to stop deployments can confirm."
-	if secondApprover {
-		who = fmt.Sprintf("Another person allowed to stop deployments must confirm: %s cannot confirm their own request.", mention(c.RequesterID))
-	}
-
 	// text is mrkdwn too (notifications, screen readers): AWS strings are
 	// escaped here as in the blocks, or "<!channel>" would notify everyone.
 	text = fmt.Sprintf("%s asks to stop deployment %s (%s / %s)", mention(c.RequesterID), c.DeploymentID, awsText(d.Application), awsText(d.Group))
@@ -48,20 +41,119 @@ func confirmationMessage(d deploy.Deployment, c commands.Confirmation, secondApp
 		slack.NewSectionBlock(mrkdwn(fmt.Sprintf(":octagonal_sign: %s asks to stop deployment %s.\n%s", mention(c.RequesterID), id, rollback)),
 			nil, nil, slack.SectionBlockOptionBlockID(blockRequest)),
 		slack.NewSectionBlock(nil, deploymentFields(d), nil, slack.SectionBlockOptionBlockID(blockDeployment)),
-		slack.NewContextBlock(blockExpiry, mrkdwn(fmt.Sprintf("Confirm before %s. %s", slackTime(c.ExpiresAt), who))),
-		slack.NewActionBlock(blockActions,
-			slack.NewButtonBlockElement(actionStop, c.Encode(), plain(stopLabel)).
-				WithStyle(slack.StyleDanger).
-				WithConfirm(slack.NewConfirmationBlockObject(
-					plain(limit("Stop "+c.DeploymentID+"?", 100)),
-					plain(limit(dialog, 300)),
-					plain("Stop it"),
-					plain("Keep it running"),
-				).WithStyle(slack.StyleDanger)),
-			slack.NewButtonBlockElement(actionCancel, c.Encode(), plain("Cancel")),
-		),
+		expiryBlock(c, rule),
+		actionsBlock(key, d.Application, d.Group, c, rule),
 	}
 	return text, blocks
+}
+
+// approvalUI reports whether the card asks for approvals (an Approve
+// button, "Approvals: 1 of 2"). The flat rule keeps the card it had before
+// policy files: one Stop button, pressed by someone other than the requester.
+func approvalUI(rule *policy.Rule, c commands.Confirmation) bool {
+	return c.Needed > 0 && !rule.Flat()
+}
+
+// expiryBlock says who must do what, and by when.
+func expiryBlock(c commands.Confirmation, rule *policy.Rule) slack.Block {
+	var who string
+	switch {
+	case approvalUI(rule, c):
+		who = fmt.Sprintf("Rule *%s* · *Approvals:* %s · %s cannot approve their own request.",
+			escape(c.Rule), approvalsSoFar(c), mention(c.RequesterID))
+	case c.Needed > 0:
+		who = fmt.Sprintf("Another person allowed to stop deployments must confirm: %s cannot confirm their own request.", mention(c.RequesterID))
+	case rule.Flat():
+		who = "Anyone allowed to stop deployments can confirm."
+	default:
+		who = fmt.Sprintf("Rule *%s*: any of its requesters or approvers can confirm.", escape(c.Rule))
+	}
+	return slack.NewContextBlock(blockExpiry, mrkdwn(fmt.Sprintf("Confirm before %s. %s", slackTime(c.ExpiresAt), who)))
+}
+
+// approvalsSoFar is "0 of 2", or "1 of 2: <@U1>".
+func approvalsSoFar(c commands.Confirmation) string {
+	s := fmt.Sprintf("%d of %d", len(c.Approvers), c.Needed)
+	if len(c.Approvers) > 0 {
+		names := make([]string, len(c.Approvers))
+		for i, a := range c.Approvers {
+			names[i] = mention(a)
+		}
+		s += ": " + strings.Join(names, ", ")
+	}
+	return s
+}
+
+// actionsBlock holds the confirming button (Stop, or Approve when the rule
+// asks for approvals) and Cancel, each carrying c signed.
+func actionsBlock(key commands.Key, application, group string, c commands.Confirmation, rule *policy.Rule) slack.Block {
+	// Plain text (the dialog) needs no escaping; it is cut to its limit.
+	dialog := fmt.Sprintf("CodeDeploy will stop %s (%s / %s). It will not roll back.", c.DeploymentID, limit(application, 100), limit(group, 100))
+	label, action, title, yes := "Stop deployment", actionStop, "Stop "+c.DeploymentID+"?", "Stop it"
+	if c.Rollback {
+		label = "Stop and roll back"
+		dialog = fmt.Sprintf("CodeDeploy will stop %s (%s / %s) and roll back to the last successful revision.", c.DeploymentID, limit(application, 100), limit(group, 100))
+	}
+	if approvalUI(rule, c) {
+		label, action, title, yes = "Approve", actionApprove, "Approve the stop of "+c.DeploymentID+"?", "Approve"
+		dialog = fmt.Sprintf("You approve that %s (%s / %s) be stopped%s. It stops once %d people other than the requester have approved.",
+			c.DeploymentID, limit(application, 100), limit(group, 100), map[bool]string{true: " and rolled back", false: ""}[c.Rollback], c.Needed)
+	}
+	value := key.Encode(c)
+	return slack.NewActionBlock(blockActions,
+		slack.NewButtonBlockElement(action, value, plain(label)).
+			WithStyle(slack.StyleDanger).
+			WithConfirm(slack.NewConfirmationBlockObject(
+				plain(limit(title, 100)),
+				plain(limit(dialog, 300)),
+				plain(yes),
+				plain("Keep it running"),
+			).WithStyle(slack.StyleDanger)),
+		slack.NewButtonBlockElement(actionCancel, value, plain("Cancel")),
+	)
+}
+
+// withApprovals is the card after an approval: the "Approvals" line and the
+// buttons' values carry c (the approvers so far, bound to its message);
+// everything else is as Slack holds it.
+func withApprovals(key commands.Key, blocks []slack.Block, c commands.Confirmation, rule *policy.Rule) []slack.Block {
+	application, group := deploymentNames(blocks)
+	out := make([]slack.Block, 0, len(blocks))
+	for _, b := range blocks {
+		switch b.ID() {
+		case blockExpiry:
+			out = append(out, expiryBlock(c, rule))
+		case blockActions:
+			out = append(out, actionsBlock(key, application, group, c, rule))
+		default:
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// deploymentNames reads the application and group back from a card's
+// fields, for the Approve dialog of an updated card.
+func deploymentNames(blocks []slack.Block) (application, group string) {
+	for _, b := range blocks {
+		sec, ok := b.(*slack.SectionBlock)
+		if !ok || b.ID() != blockDeployment {
+			continue
+		}
+		for _, f := range sec.Fields {
+			if v, ok := strings.CutPrefix(f.Text, "*Application*\n"); ok {
+				application = unescape(v)
+			}
+			if v, ok := strings.CutPrefix(f.Text, "*Deployment group*\n"); ok {
+				group = unescape(v)
+			}
+		}
+	}
+	return application, group
+}
+
+func unescape(s string) string {
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
 }
 
 // creators names CodeDeploy's creator values. GetDeployment says how a
@@ -94,6 +186,9 @@ func deploymentFields(d deploy.Deployment) []*slack.TextBlockObject {
 	}
 	if d.Overview != nil {
 		fields = append(fields, mrkdwn("*Instances*\n"+overview(*d.Overview)))
+	}
+	if d.Place != (deploy.Place{}) {
+		fields = append(fields, mrkdwn("*Account / region*\n"+awsText(d.Place.Account+" / "+d.Place.Region)))
 	}
 	if d.ComputePlatform != "" {
 		fields = append(fields, mrkdwn("*Platform*\n"+awsText(d.ComputePlatform)))

@@ -3,6 +3,7 @@ package bot
 import (
 	"encoding/json"
 	"strings"
+	"reflect"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/deploy"
+	"github.com/stopdeploy/stopdeploy/policy"
 )
 
 func TestConfirmationMessage(t *testing.T) {
@@ -19,7 +21,8 @@ func TestConfirmationMessage(t *testing.T) {
 		ComputePlatform: "Server", CreateTime: time.Unix(1795734000, 0),
 		Overview: &deploy.Overview{Succeeded: 3, InProgress: 1, Pending: 2},
 	}
-	c := commands.Confirmation{DeploymentID: d.ID, Rollback: true, RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: time.Unix(1795734600, 0).UTC()}
+	c := commands.Confirmation{Account: "default", Region: "us-east-1", DeploymentID: d.ID, Rollback: true, RequesterID: "U0ALICE",
+		ChannelID: "C0DEPLOYS", ExpiresAt: time.Unix(1795734600, 0).UTC(), Rule: "allowed list"}
 
 	tests := []struct {
 		name           string
@@ -37,7 +40,9 @@ func TestConfirmationMessage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := c
 			c.Rollback = tt.rollback
-			_, blocks := confirmationMessage(d, c, tt.secondApprover)
+			rule := policy.Flat([]string{"U0ALICE"}, nil, nil, tt.secondApprover).Rules[0]
+			c.Needed = rule.Approvals
+			_, blocks := confirmationMessage(testKey, d, c, &rule)
 			raw, err := json.Marshal(blocks)
 			if err != nil {
 				t.Fatal(err)
@@ -53,8 +58,8 @@ func TestConfirmationMessage(t *testing.T) {
 				t.Errorf("Stop button = %+v, want danger style and a danger confirm dialog", stop)
 			}
 			for _, b := range []*slack.ButtonBlockElement{stop, cancel} {
-				got, err := commands.DecodeConfirmation(b.Value)
-				if err != nil || got != c {
+				got, err := testKey.Decode(b.Value)
+				if err != nil || !reflect.DeepEqual(got, c) {
 					t.Errorf("%s value decodes to %+v, %v; want %+v", b.ActionID, got, err, c)
 				}
 			}
@@ -66,7 +71,7 @@ func TestConfirmationMessage_RespectsSlackLimitsAndEscapes(t *testing.T) {
 	long := strings.Repeat("ä", 120)
 	d := deploy.Deployment{ID: "d-LGUMS25CC", Application: "<script>&" + long, Group: long, Status: "InProgress"}
 	c := commands.Confirmation{DeploymentID: d.ID, RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: time.Unix(1795734600, 0).UTC()}
-	_, blocks := confirmationMessage(d, c, false)
+	_, blocks := confirmationMessage(testKey, d, c, &everyone.Rules[0])
 	stop, _ := buttons(t, blocks)
 	if n := utf8.RuneCountInString(stop.Confirm.Title.Text); n > 100 {
 		t.Errorf("confirm title has %d characters, Slack allows 100", n)
@@ -82,7 +87,7 @@ func TestConfirmationMessage_RespectsSlackLimitsAndEscapes(t *testing.T) {
 
 func TestWithState(t *testing.T) {
 	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: time.Unix(1795734600, 0).UTC()}
-	_, blocks := confirmationMessage(deploy.Deployment{ID: c.DeploymentID, Status: "InProgress"}, c, false)
+	_, blocks := confirmationMessage(testKey, deploy.Deployment{ID: c.DeploymentID, Status: "InProgress"}, c, &everyone.Rules[0])
 	if !hasButtons(blocks) || stateOf(blocks) != "" {
 		t.Fatal("a fresh confirmation has no buttons, or a state")
 	}
@@ -151,7 +156,7 @@ func buttons(t *testing.T, blocks []slack.Block) (stop, cancel *slack.ButtonBloc
 		if a, ok := b.(*slack.ActionBlock); ok && a.BlockID == blockActions {
 			for _, e := range a.Elements.ElementSet {
 				switch btn := e.(*slack.ButtonBlockElement); btn.ActionID {
-				case actionStop:
+				case actionStop, actionApprove:
 					stop = btn
 				case actionCancel:
 					cancel = btn
@@ -193,3 +198,48 @@ func unescapeJSON(t *testing.T, raw []byte) string {
 	walk(v)
 	return b.String()
 }
+
+// TestConfirmationMessage_Approvals: a rule that needs approvals gets an
+// Approve button, its name and "Approvals: 0 of N" on the card; after an
+// approval the card names the approvers and its buttons carry them, bound
+// to the message.
+func TestConfirmationMessage_Approvals(t *testing.T) {
+	pol, err := policy.Parse("p.yaml", []byte("rules:\n  - name: production\n    deployment_groups: [prod*]\n    requesters: {users: [U0ALICE, U0BOB, U0CAROL]}\n    approvals: 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := &pol.Rules[0]
+	d := deploy.Deployment{ID: "d-LGUMS25CC", Application: "checkout", Group: "production", Status: "InProgress"}
+	c := commands.Confirmation{Account: "default", Region: "us-east-1", DeploymentID: d.ID, RequesterID: "U0ALICE",
+		ChannelID: "C0DEPLOYS", ExpiresAt: time.Unix(1795734600, 0).UTC(), Rule: rule.Name, Needed: 2}
+	_, blocks := confirmationMessage(testKey, d, c, rule)
+	text := unescapeJSON(t, []byte(mustJSON(t, blocks)))
+	for _, want := range []string{"Rule *production*", "*Approvals:* 0 of 2", "<@U0ALICE> cannot approve their own request"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("card lacks %q:\n%s", want, text)
+		}
+	}
+	approve, _ := buttons(t, blocks)
+	if approve.ActionID != actionApprove || approve.Text.Text != "Approve" || approve.Confirm == nil {
+		t.Errorf("confirming button = %+v, want Approve with a dialog", approve)
+	}
+
+	next := c
+	next.Approvers, next.MessageTS = []string{"U0BOB"}, "1795734000.000100"
+	after := withApprovals(testKey, blocks, next, rule)
+	text = unescapeJSON(t, []byte(mustJSON(t, after)))
+	if !strings.Contains(text, "*Approvals:* 1 of 2: <@U0BOB>") {
+		t.Errorf("card after an approval:\n%s", text)
+	}
+	approve, cancel := buttons(t, after)
+	for _, b := range []*slack.ButtonBlockElement{approve, cancel} {
+		got, err := testKey.Decode(b.Value)
+		if err != nil || !reflect.DeepEqual(got, next) {
+			t.Errorf("%s value = %+v, %v; want %+v", b.ActionID, got, err, next)
+		}
+	}
+	if !strings.Contains(approve.Confirm.Text.Text, "checkout / production") {
+		t.Errorf("dialog after an approval lost the deployment's names: %q", approve.Confirm.Text.Text)
+	}
+}
+

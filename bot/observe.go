@@ -92,16 +92,26 @@ type observedStopper struct {
 	obs Observer
 }
 
-func (s observedStopper) Get(ctx context.Context, id string) (deploy.Deployment, error) {
-	d, err := s.stopper.Get(ctx, id)
+func (s observedStopper) Get(ctx context.Context, place deploy.Place, id string) (deploy.Deployment, error) {
+	d, err := s.stopper.Get(ctx, place, id)
 	s.failed("GetDeployment", err)
 	return d, err
 }
 
-func (s observedStopper) Stop(ctx context.Context, id string, rollback bool) (deploy.StopResult, error) {
-	r, err := s.stopper.Stop(ctx, id, rollback)
+func (s observedStopper) Stop(ctx context.Context, place deploy.Place, id string, rollback bool, userID string) (deploy.StopResult, error) {
+	r, err := s.stopper.Stop(ctx, place, id, rollback, userID)
 	s.failed("StopDeployment", err)
 	return r, err
+}
+
+func (s observedStopper) Find(ctx context.Context, id string) ([]deploy.Deployment, []deploy.PlaceFailure) {
+	found, failed := s.stopper.Find(ctx, id)
+	for _, f := range failed {
+		if f.Err != nil { // a nil *Error in an error would not be nil
+			s.failed("GetDeployment", f.Err)
+		}
+	}
+	return found, failed
 }
 
 func (s observedStopper) failed(op string, err error) {

@@ -1,0 +1,113 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/stopdeploy/stopdeploy/commands"
+	"github.com/stopdeploy/stopdeploy/deploy"
+)
+
+// A pick list is an ephemeral list of deployments, each with a Stop…
+// button that starts the same request as typing its ID, in its place: the
+// answer to an ID found in several places, and to /stopdeploy list.
+const (
+	blockPick  = "stopdeploy_pick" // a row's block ID starts with it
+	actionPick = "pick"            // a row's action ID starts with it
+	pickPrefix = "pick1 "
+	maxPicks   = 20
+)
+
+// pickValue is what a row's button carries: the place, the ID and the
+// rollback choice. It is not signed: pressing it only asks again, and the
+// request path checks everything as for a typed command.
+func pickValue(d deploy.Deployment, rollback bool) string {
+	return pickPrefix + strings.Join([]string{d.Place.Account, d.Place.Region, d.ID, strconv.FormatBool(rollback)}, " ")
+}
+
+var pickPattern = regexp.MustCompile(`^pick1 ([A-Za-z0-9._-]{1,64}) ([a-z]{2}(?:-[a-z]+)+-[0-9]+) (d-[A-Z0-9]{9}) (true|false)$`)
+
+func readPick(value string) (commands.Request, deploy.Place, bool) {
+	m := pickPattern.FindStringSubmatch(value)
+	if m == nil {
+		return commands.Request{}, deploy.Place{}, false
+	}
+	return commands.Request{DeploymentID: m[3], Rollback: m[4] == "true"}, deploy.Place{Account: m[1], Region: m[2]}, true
+}
+
+// pickList answers a request for an ID found in several places: the user
+// picks one, never the bot.
+func (b *Bot) pickList(ctx context.Context, log zerolog.Logger, to recipient, req commands.Request, found []deploy.Deployment) {
+	head := fmt.Sprintf("%s exists in %d places. Which one do you mean? Nothing was stopped.", code(req.DeploymentID), len(found))
+	b.tellBlocks(ctx, log, to, head, pickBlocks(head, found, req.Rollback))
+}
+
+func pickBlocks(head string, ds []deploy.Deployment, rollback bool) []slack.Block {
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(head), nil, nil)}
+	for i, d := range ds {
+		if i == maxPicks {
+			break
+		}
+		line := fmt.Sprintf("%s · *%s* / *%s* · %s · %s · %s", code(d.ID), awsText(d.Application), awsText(d.Group),
+			statusWords(d.Status), awsText(d.Place.Account+" / "+d.Place.Region), startedText(d))
+		btn := slack.NewButtonBlockElement(actionPick+"_"+strconv.Itoa(i), pickValue(d, rollback), plain("Stop…"))
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(line), nil, slack.NewAccessory(btn),
+			slack.SectionBlockOptionBlockID(blockPick+"_"+strconv.Itoa(i))))
+	}
+	return blocks
+}
+
+// startedText is who or what started d, and when, with its progress.
+func startedText(d deploy.Deployment) string {
+	s, ok := creators[d.Creator]
+	if !ok {
+		s = orDash(d.Creator)
+	}
+	s = "started by " + awsText(s)
+	if !d.CreateTime.IsZero() {
+		s += " " + slackTime(d.CreateTime)
+	}
+	if d.Overview != nil {
+		s += " · " + overview(*d.Overview)
+	}
+	return s
+}
+
+// handlePick is a press of a row's Stop…: the request path, in that place.
+func (b *Bot) handlePick(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
+	to := recipient{channel: firstNonEmpty(cb.Channel.ID, cb.Container.ChannelID), user: cb.User.ID, responseURL: cb.ResponseURL}
+	log := b.log.With().Str("user", to.user).Str("channel", to.channel).Logger()
+	req, place, ok := readPick(a.Value)
+	if !ok {
+		log.Warn().Msg("refused a pick whose value does not read")
+		b.tell(ctx, log, to, "I cannot act on this button. Nothing was stopped. Run `/stopdeploy` again.")
+		b.obs.Refused(outcomeBadSignature)
+		return
+	}
+	outcome := b.request(ctx, log, to, req, place)
+	b.obs.Command(outcome)
+}
+
+// tellBlocks is tell with blocks; text is the notification's fallback.
+func (b *Bot) tellBlocks(ctx context.Context, log zerolog.Logger, to recipient, text string, blocks []slack.Block) {
+	_, err := b.slack.PostEphemeralContext(ctx, to.channel, to.user, slack.MsgOptionText(limit(text, maxText), false), slack.MsgOptionBlocks(blocks...))
+	if err == nil {
+		return
+	}
+	log.Debug().Err(err).Msg("chat.postEphemeral failed; answering through response_url")
+	if to.responseURL == "" {
+		log.Error().Msg("could not answer the user: no response_url")
+		return
+	}
+	_, _, err = b.slack.PostMessageContext(ctx, "", slack.MsgOptionResponseURL(to.responseURL, slack.ResponseTypeEphemeral),
+		slack.MsgOptionText(limit(text, maxText), false), slack.MsgOptionBlocks(blocks...))
+	if err != nil {
+		log.Error().Err(withoutURL(err)).Msg("could not answer the user through response_url")
+	}
+}
