@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -268,18 +269,28 @@ func FuzzParse(f *testing.F) {
 }
 
 // FuzzDecodeConfirmation checks that a decoded value encodes to exactly the
-// same string: there is one way to write each confirmation.
+// same string: there is one way to write each confirmation. The fuzzer
+// writes the fields and the test signs them, or nothing would verify.
 func FuzzDecodeConfirmation(f *testing.F) {
-	for _, seed := range []string{"v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540", "v2 d-AB12CD34E no-rollback W0BOB G0PRIVATE 1", "v2 d-LGUMS25CC rollback U0ALICE C0DEPLOYS +1795734540"} {
+	for _, seed := range []string{
+		"v3 default us-east-1 d-LGUMS25CC rollback U0ALICE C0DEPLOYS 1795734540 allowed%20list 0 - -",
+		"v3 prod eu-west-1 d-AB12CD34E no-rollback W0BOB G0PRIVATE 1 production 2 U0CAROL,U0DAN 1795734000.000100",
+		"v3 prod eu-west-1 d-AB12CD34E no-rollback W0BOB G0PRIVATE +1 production 02 U0CAROL -",
+	} {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, value string) {
-		c, err := commands.DecodeConfirmation(value)
+	key := commands.DeriveKey("xapp-1-fuzz")
+	f.Fuzz(func(t *testing.T, body string) {
+		value := body + " " + signed(key, body)
+		c, err := key.Decode(value)
 		if err != nil {
 			return
 		}
-		if got := c.Encode(); got != value {
-			t.Fatalf("DecodeConfirmation(%q) re-encodes as %q", value, got)
+		if got := key.Encode(c); got != value {
+			t.Fatalf("Decode(%q) re-encodes as %q", value, got)
 		}
 	})
 }
+
+// signed is the signature Encode would append to body.
+func signed(key commands.Key, body string) string { return commands.SignatureForTest(key, body) }

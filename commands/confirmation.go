@@ -187,6 +187,9 @@ func (k Key) Decode(value string) (Confirmation, error) {
 	if len(parts) != 12 || parts[0] != confirmationVersion {
 		return bad("not a " + confirmationVersion + " value")
 	}
+	if slices.Contains(parts, "") {
+		return bad("an empty field") // Encode writes "-" for nothing
+	}
 	c := Confirmation{Account: parts[1], Region: parts[2], DeploymentID: parts[3], RequesterID: parts[5], ChannelID: parts[6],
 		MessageTS: undash(parts[11])}
 	switch {
@@ -215,7 +218,7 @@ func (k Key) Decode(value string) (Confirmation, error) {
 		return bad("bad expiry")
 	}
 	c.ExpiresAt = time.Unix(secs, 0).UTC()
-	if c.Rule, err = url.PathUnescape(parts[8]); err != nil || c.Rule == "" {
+	if c.Rule, err = url.PathUnescape(parts[8]); err != nil || c.Rule == "" || url.PathEscape(c.Rule) != parts[8] {
 		return bad("bad rule")
 	}
 	if c.Needed, err = strconv.Atoi(parts[9]); err != nil || c.Needed < 0 || c.Needed > MaxApprovers || strconv.Itoa(c.Needed) != parts[9] {
