@@ -6,6 +6,7 @@ package main
 // the command that reproduces them.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -106,8 +108,47 @@ func burst(b *testing.B, w *world, n, c int, text func(i int) string, opts ...fa
 	return lat
 }
 
+// rawEnvelopes numbers the envelopes burstNoWork sends.
+var rawEnvelopes atomic.Int64
+
+// burstNoWork sends n Events API envelopes, at most c at a time, on
+// connection conn: the bot acknowledges each and has no work to do for it.
+// It returns each envelope's time from sent to acknowledged.
+func burstNoWork(b *testing.B, w *world, n, c, conn int) []time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lat := make([]time.Duration, n)
+	sem := make(chan struct{}, c)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			id := fmt.Sprintf("ev-%08d", rawEnvelopes.Add(1))
+			frame := `{"envelope_id":"` + id + `","type":"events_api","accepts_response_payload":false,"retry_attempt":0,` +
+				`"payload":{"token":"x","team_id":"T0FAKE","api_app_id":"A0FAKE","type":"event_callback","event_id":"E` + id + `",` +
+				`"event_time":1,"event":{"type":"reaction_added","user":"U0ALICE","reaction":"eyes","event_ts":"1.1",` +
+				`"item":{"type":"message","channel":"C0DEPLOYS","ts":"1.1"}}}}`
+			if err := w.slack.SendRaw(ctx, []byte(frame), conn); err != nil {
+				b.Error(err)
+				return
+			}
+			ack, err := w.slack.WaitAck(ctx, id)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			lat[i] = ack.AckedAt.Sub(ack.SentAt)
+		})
+	}
+	wg.Wait()
+	return lat
+}
+
 // echoClient is the floor: a websocket client on the same fake that acks
-// every envelope at once and does nothing else. It returns its connection index.
+// every envelope at once and does nothing else (it finds the envelope_id
+// without decoding the frame). It returns its connection index.
 func echoClient(b *testing.B, w *world) int {
 	b.Helper()
 	req, _ := http.NewRequest(http.MethodPost, w.slack.APIURL()+"apps.connections.open", nil)
@@ -131,16 +172,21 @@ func echoClient(b *testing.B, w *world) int {
 	}
 	b.Cleanup(func() { conn.Close() })
 	go func() {
+		key := []byte(`"envelope_id":"`)
+		ack := make([]byte, 0, 64)
 		for {
 			_, frame, err := conn.ReadMessage()
 			if err != nil {
 				return
 			}
-			var env struct {
-				EnvelopeID string `json:"envelope_id"`
+			i := bytes.Index(frame, key)
+			if i < 0 {
+				continue
 			}
-			if json.Unmarshal(frame, &env) == nil && env.EnvelopeID != "" {
-				_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"envelope_id":"`+env.EnvelopeID+`"}`))
+			id := frame[i+len(key):]
+			if j := bytes.IndexByte(id, '"'); j > 0 {
+				ack = append(append(append(ack[:0], `{"envelope_id":"`...), id[:j]...), `"}`...)
+				_ = conn.WriteMessage(websocket.TextMessage, ack)
 			}
 		}
 	}()
@@ -148,28 +194,91 @@ func echoClient(b *testing.B, w *world) int {
 	return conns[len(conns)-1].Index
 }
 
+// harnessCPU is the CPU time (user + system) this test process, and with
+// it every fake, sender and echo client, has used so far.
+func harnessCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkAckLatency: a burst of 200 commands, 50 at a time, acknowledged
-// by the bot while it works on each, against the echo floor in the same run.
+// by the bot while it works on each, against the echo floor in the same run:
+// the same burst through the same fake to echoClient, with the bot idle.
+// nowork is a third burst, of Events API envelopes the bot acknowledges
+// and skips: its acknowledgement path alone (slack-go's socket client and
+// the event loop) under the same concurrency.
+// harness-cpu-µs/envelope is what the fake, the senders and the echo client
+// cost per envelope of the floor burst; bot-cpu-µs/envelope the bot's own
+// CPU per envelope of its burst (the ack and the work of each command).
 func BenchmarkAckLatency(b *testing.B) {
 	const n, c = 200, 50
 	w := benchWorld(b, 0)
 	p := w.start("bot", nil)
 	waitConnections(b, w, 1)
 	echo := echoClient(b, w)
-	var bot, floor []time.Duration
+	var bot, floor, nowork []time.Duration
+	var botCPU, harness time.Duration
 	for b.Loop() {
-		posted := len(w.publicMessages(deploys))
+		nowork = append(nowork, burstNoWork(b, w, n, c, 0)...)
+		posted := w.slack.CountMessages(isPublicIn(deploys))
+		before := cpuTime(b, p.cmd.Process.Pid)
 		bot = append(bot, burst(b, w, n, c, func(int) string { return running }, fakeslack.ToConnection(0))...)
 		// The floor is measured with the bot idle again.
-		waitCount(b, w, "confirmations", posted+n, func(m fakeslack.Message) bool { return m.Channel == deploys && !m.Ephemeral })
+		waitCount(b, w, "confirmations", posted+n, isPublicIn(deploys))
+		botCPU += cpuTime(b, p.cmd.Process.Pid) - before
+		before = harnessCPU(b)
 		floor = append(floor, burst(b, w, n, c, func(int) string { return running }, fakeslack.ToConnection(echo))...)
+		harness += harnessCPU(b) - before
 	}
 	reportLatency(b, "ack", bot)
 	reportLatency(b, "floor", floor)
+	reportLatency(b, "nowork", nowork)
 	_, botP99, _ := percentiles(bot)
 	_, floorP99, _ := percentiles(floor)
+	_, noworkP99, _ := percentiles(nowork)
 	b.ReportMetric(float64(botP99)/float64(floorP99), "p99/floor")
+	b.ReportMetric(float64(noworkP99)/float64(floorP99), "nowork-p99/floor")
 	b.ReportMetric(float64(peakRSS(b, p.cmd.Process.Pid))/(1<<20), "burst-peak-RSS-MB")
+	b.ReportMetric(float64(botCPU.Microseconds())/float64(len(bot)), "bot-cpu-µs/envelope")
+	b.ReportMetric(float64(harness.Microseconds())/float64(len(floor)), "harness-cpu-µs/envelope")
+}
+
+// BenchmarkAckLatencyIdle: one person at a time. 100 commands, each sent
+// once the previous one's confirmation is posted, envelope sent → ack
+// received; then the floor, 100 envelopes to echoClient one at a time.
+func BenchmarkAckLatencyIdle(b *testing.B) {
+	const n = 100
+	w := benchWorld(b, 0)
+	w.start("bot", nil)
+	waitConnections(b, w, 1)
+	echo := echoClient(b, w)
+	var bot, floor []time.Duration
+	for b.Loop() {
+		for range n {
+			posted := w.slack.CountMessages(isPublicIn(deploys))
+			ack := w.command(alice, deploys, running, fakeslack.ToConnection(0))
+			bot = append(bot, ack.AckedAt.Sub(ack.SentAt))
+			waitCount(b, w, "confirmation", posted+1, isPublicIn(deploys))
+		}
+		for range n {
+			ack := w.command(alice, deploys, running, fakeslack.ToConnection(echo))
+			floor = append(floor, ack.AckedAt.Sub(ack.SentAt))
+		}
+	}
+	reportLatency(b, "ack", bot)
+	reportLatency(b, "floor", floor)
+	botP50, botP99, _ := percentiles(bot)
+	floorP50, floorP99, _ := percentiles(floor)
+	b.ReportMetric(float64(botP50)/float64(floorP50), "p50/floor")
+	b.ReportMetric(float64(botP99)/float64(floorP99), "p99/floor")
+}
+
+func isPublicIn(channel string) func(fakeslack.Message) bool {
+	return func(m fakeslack.Message) bool { return m.Channel == channel && !m.Ephemeral }
 }
 
 // BenchmarkAckLatencySlowAWS: the same burst while CodeDeploy takes 2 s to
@@ -343,16 +452,7 @@ func waitCount(tb testing.TB, w *world, desc string, n int, match func(fakeslack
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := w.slack.WaitUntil(ctx, desc, func() bool {
-		got := 0
-		for _, m := range w.slack.Messages() {
-			if match(m) {
-				got++
-			}
-		}
-		return got >= n
-	})
-	if err != nil {
+	if err := w.slack.WaitUntil(ctx, desc, func() bool { return w.slack.CountMessages(match) >= n }); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,11 +108,8 @@ type Bot struct {
 	claims     claims
 	commands   *admission     // slash commands in flight
 	clicks     *admission     // button presses in flight
-	work       sync.WaitGroup // handlers of acknowledged envelopes
-	running    atomic.Int64   // handlers started and not yet finished
-	backlogMu  sync.Mutex
-	backlog    []job          // released from a burst hold, not started yet
-	drainers   int            // goroutines running the backlog, at most burstParallel
+	work       sync.WaitGroup // handlers of acknowledged envelopes, started or queued
+	gate       gate           // handler slots (gate.go)
 	follows    sync.WaitGroup // follow-ups of stopped deployments
 	reports    sync.WaitGroup // reporters' lanes
 	auditPosts sync.WaitGroup // the audit channel's pacer
@@ -170,7 +166,7 @@ func New(cfg Config, deps Deps) *Bot {
 		slack:       observedSlack{deps.Slack, obs},
 		reportSlack: observedSlack{cmp.Or[slackAPI](deps.Reports, deps.Slack), obs},
 		policy:      deps.Policy,
-		members:     deps.Members,
+		members:     gatedMembers(deps.Members),
 		deploy:      observedStopper{deps.Deploy, obs},
 		log:         deps.Log,
 		now:         deps.Now,
@@ -192,6 +188,7 @@ func New(cfg Config, deps Deps) *Bot {
 		b.policy = &policy.Policy{} // no rule: nobody may stop anything
 	}
 	b.claims.now = b.now
+	b.gate.slots = handlerSlots
 	b.commands = newAdmission(maxCommandsInFlight, maxCommandsPerUser, b.now)
 	b.clicks = newAdmission(maxClicksInFlight, maxClicksPerUser, b.now)
 	if cfg.AuditChannel != "" {
@@ -232,10 +229,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	socketDone := make(chan error, 1)
 	go func() { socketDone <- b.socket.RunContext(socketCtx) }()
 
-	var (
-		runErr error
-		held   burst
-	)
+	var runErr error
 loop:
 	for {
 		select {
@@ -248,22 +242,13 @@ loop:
 			socketDone = nil
 			break loop
 		case evt := <-b.events:
-			j := b.dispatch(ctx, workCtx, evt, time.Now())
-			switch {
-			case j.handle == nil:
-			case !held.holding() && !b.inBurst():
-				// Idle: start at once. Holding costs a lone request the
-				// whole quiet period for nothing.
-				b.start(workCtx, []job{j}, false)
-			default:
-				held.add(j, time.Now())
+			if j := b.dispatch(ctx, workCtx, evt, time.Now()); j.handle != nil {
+				b.start(workCtx, j)
 			}
-		case <-held.due():
-			b.start(workCtx, held.take(), true)
 		}
 	}
-	// Acknowledged work runs even at shutdown: its users were told it would.
-	b.start(workCtx, held.take(), true)
+	// Queued work still runs at shutdown (drain waits for it): its users
+	// were told it would.
 	stopSocket()
 	if socketDone != nil {
 		<-socketDone
@@ -441,31 +426,19 @@ func (b *Bot) ack(req *socketmode.Request, received time.Time) {
 	b.obs.Acked(time.Since(received))
 }
 
-// start runs each job in its own goroutine, counted for shutdown and
-// guarded against panics: one bad request must not take the bot down, and
-// its user must not be left wondering. Jobs held through a burst are
-// released clicks first, all at once: bounding how many run would make one
-// slow AWS or Slack call delay everyone behind it.
-func (b *Bot) start(ctx context.Context, jobs []job, held bool) {
-	if held {
-		// Clicks (a Stop, a Cancel) first.
-		slices.SortStableFunc(jobs, func(x, y job) int { return urgency(x) - urgency(y) })
-	}
+// start runs each job in its own goroutine once it has a handler slot
+// (gate.go: at once, unless a burst has taken them all), counted for
+// shutdown and guarded against panics: one bad request must not take the
+// bot down, and its user must not be left wondering.
+func (b *Bot) start(ctx context.Context, jobs ...job) {
 	for _, j := range jobs {
-		b.running.Add(1)
-		b.work.Go(func() {
-			defer b.running.Add(-1)
-			b.run(ctx, j)
+		b.work.Add(1)
+		b.gate.enter(j, func(s *slot) {
+			defer b.work.Done()
+			defer s.leave()
+			b.run(context.WithValue(ctx, slotKey{}, s), j)
 		})
 	}
-}
-
-// urgency orders held jobs: clicks before commands.
-func urgency(j job) int {
-	if j.what == "interactive" {
-		return 0
-	}
-	return 1
 }
 
 // run runs one job, recovering a panic and telling its user.
@@ -480,67 +453,6 @@ func (b *Bot) run(ctx context.Context, j job) {
 		}
 	}()
 	j.handle(ctx)
-}
-
-// inBurst reports whether envelopes are arriving faster than they are
-// handled: more are queued behind this one, or two handlers already run.
-// Then work is held (below) so that acks stay ahead of it.
-func (b *Bot) inBurst() bool {
-	return len(b.events) > 0 || b.running.Load() >= 2
-}
-
-// Go has no goroutine priorities: handlers started while a burst of
-// envelopes is arriving take the CPU from the goroutines that read the
-// socket and write acknowledgements, and acks wait behind the work (p99
-// 30–100 ms for 200 commands on 2 cores, against 3 ms without). So during a
-// burst (inBurst) work is held while envelopes keep coming, and starts once
-// the socket has been quiet for burstQuiet, or burstMaxWait after the
-// oldest held envelope. An idle bot starts work at once: one person at a
-// time pays nothing. (With a 2 ms quiet period, a sender's hiccup mid-burst
-// started the work early.)
-const (
-	burstQuiet   = 5 * time.Millisecond
-	burstMaxWait = 50 * time.Millisecond
-)
-
-// burst holds acknowledged jobs; it belongs to the event loop.
-type burst struct {
-	jobs   []job
-	oldest time.Time
-	timer  *time.Timer
-}
-
-// holding reports whether jobs are held: a job arriving now must queue
-// behind them, not overtake them.
-func (q *burst) holding() bool { return len(q.jobs) > 0 }
-
-// add holds j and returns how long until the held jobs start.
-func (q *burst) add(j job, now time.Time) time.Duration {
-	if len(q.jobs) == 0 {
-		q.oldest = now
-	}
-	q.jobs = append(q.jobs, j)
-	wait := min(burstQuiet, q.oldest.Add(burstMaxWait).Sub(now))
-	if q.timer == nil {
-		q.timer = time.NewTimer(wait)
-	} else {
-		q.timer.Reset(wait)
-	}
-	return wait
-}
-
-// due fires when the held jobs should start; never while none are held.
-func (q *burst) due() <-chan time.Time {
-	if len(q.jobs) == 0 {
-		return nil
-	}
-	return q.timer.C
-}
-
-func (q *burst) take() []job {
-	jobs := q.jobs
-	q.jobs = nil
-	return jobs
 }
 
 // claims makes the first click on a confirmation win in this process, so

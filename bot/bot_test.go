@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
-		"github.com/stopdeploy/stopdeploy/commands"
+	"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/deploy"
 	"github.com/stopdeploy/stopdeploy/policy"
 )
@@ -239,46 +239,13 @@ func TestFollow_SaysSoWhenTheBotShutsDown(t *testing.T) {
 func TestSpawn_RecoversFromPanics(t *testing.T) {
 	b, sl, logs := newTestBot(t, Config{}, fakeStopper{}, time.Now)
 	to := recipient{channel: "C0DEPLOYS", user: "U0ALICE"}
-	b.start(context.Background(), []job{{"test", func(context.Context) { panic("boom") }, to}}, false)
+	b.start(context.Background(), job{"test", func(context.Context) { panic("boom") }, to})
 	b.work.Wait()
 	if !strings.Contains(logs.String(), `"panic":"boom"`) || !strings.Contains(logs.String(), "handler panicked") {
 		t.Errorf("panic not logged: %s", logs)
 	}
 	if got := sl.matching("ephemeral:U0ALICE C0DEPLOYS", "this is a bug"); len(got) != 1 {
 		t.Errorf("the user was not told: %q", sl.calls)
-	}
-}
-
-func TestBurst_HoldsWorkWhileEnvelopesArrive(t *testing.T) {
-	var q burst
-	if q.due() != nil {
-		t.Fatal("an empty burst is due")
-	}
-	start := time.Unix(1795734000, 0)
-	steps := []struct {
-		at   time.Duration
-		want time.Duration
-	}{
-		{0, burstQuiet},                                     // a lone envelope waits only the quiet period
-		{time.Millisecond, burstQuiet},                      // each new arrival restarts it
-		{burstMaxWait - time.Millisecond, time.Millisecond}, // but never beyond the oldest's limit
-		{burstMaxWait + time.Millisecond, -time.Millisecond},
-	}
-	for _, s := range steps {
-		if got := q.add(job{what: "x"}, start.Add(s.at)); got != s.want {
-			t.Errorf("add at +%v waits %v, want %v", s.at, got, s.want)
-		}
-	}
-	select {
-	case <-q.due():
-	case <-time.After(5 * time.Second):
-		t.Fatal("overdue jobs never became due")
-	}
-	if jobs := q.take(); len(jobs) != len(steps) || q.due() != nil {
-		t.Errorf("take returned %d jobs and left due=%v", len(jobs), q.due())
-	}
-	if got := q.add(job{what: "y"}, start.Add(time.Hour)); got != burstQuiet {
-		t.Errorf("a new burst waits %v, want %v", got, burstQuiet)
 	}
 }
 

@@ -2,8 +2,8 @@ package bot
 
 import (
 	"encoding/json"
-	"strings"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -242,4 +242,3 @@ func TestConfirmationMessage_Approvals(t *testing.T) {
 		t.Errorf("dialog after an approval lost the deployment's names: %q", approve.Confirm.Text.Text)
 	}
 }
-

@@ -32,13 +32,15 @@ func (noObserver) Connection(bool)                 {}
 func (noObserver) APIError(string, string, string) {}
 
 // observedSlack reports every failed Slack call to the Observer, so no call
-// site can forget to.
+// site can forget to, and gives the handler's slot up while a call waits
+// (gate.go).
 type observedSlack struct {
 	slackAPI
 	obs Observer
 }
 
 func (s observedSlack) PostMessageContext(ctx context.Context, channel string, opts ...slack.MsgOption) (string, string, error) {
+	defer waiting(ctx)()
 	ch, ts, err := s.slackAPI.PostMessageContext(ctx, channel, opts...)
 	method := "chat.postMessage"
 	if channel == "" {
@@ -49,12 +51,14 @@ func (s observedSlack) PostMessageContext(ctx context.Context, channel string, o
 }
 
 func (s observedSlack) UpdateMessageContext(ctx context.Context, channel, ts string, opts ...slack.MsgOption) (string, string, string, error) {
+	defer waiting(ctx)()
 	ch, newTS, text, err := s.slackAPI.UpdateMessageContext(ctx, channel, ts, opts...)
 	s.failed("chat.update", err)
 	return ch, newTS, text, err
 }
 
 func (s observedSlack) PostEphemeralContext(ctx context.Context, channel, user string, opts ...slack.MsgOption) (string, error) {
+	defer waiting(ctx)()
 	ts, err := s.slackAPI.PostEphemeralContext(ctx, channel, user, opts...)
 	s.failed("chat.postEphemeral", err)
 	return ts, err
@@ -93,18 +97,21 @@ type observedStopper struct {
 }
 
 func (s observedStopper) Get(ctx context.Context, place deploy.Place, id string) (deploy.Deployment, error) {
+	defer waiting(ctx)()
 	d, err := s.stopper.Get(ctx, place, id)
 	s.failed("GetDeployment", err)
 	return d, err
 }
 
 func (s observedStopper) Stop(ctx context.Context, place deploy.Place, id string, rollback bool, userID string) (deploy.StopResult, error) {
+	defer waiting(ctx)()
 	r, err := s.stopper.Stop(ctx, place, id, rollback, userID)
 	s.failed("StopDeployment", err)
 	return r, err
 }
 
 func (s observedStopper) Find(ctx context.Context, id string) ([]deploy.Deployment, []deploy.PlaceFailure) {
+	defer waiting(ctx)()
 	found, failed := s.stopper.Find(ctx, id)
 	for _, f := range failed {
 		if f.Err != nil { // a nil *Error in an error would not be nil

@@ -191,6 +191,8 @@ type Server struct {
 	rr          int
 	envelopes   map[string]*envelope
 	acks        []Ack
+	firstAck    map[string]int           // envelope_id → index in acks of its first ack
+	ackWaiters  map[string]chan struct{} // envelope_id → closed by its first ack
 	responses   map[string]*responseURL
 	responseSeq int // numbers the response URLs handed out
 }
@@ -228,22 +230,24 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("fakeslack: listen: %w", err)
 	}
 	s := &Server{
-		opts:      opts,
-		scopes:    strings.Join(opts.Scopes, ","),
-		ln:        ln,
-		url:       "http://" + ln.Addr().String(),
-		done:      make(chan struct{}),
-		changed:   make(chan struct{}),
-		subs:      map[int]*subscriber{},
-		groups:    map[string][]string{},
-		byKey:     map[string]*Message{},
-		failures:  map[string][]*pendingFailure{},
-		latency:   map[string]time.Duration{},
-		buckets:   map[string]*bucket{},
-		limited:   map[string]int{},
-		tickets:   map[string]time.Time{},
-		envelopes: map[string]*envelope{},
-		responses: map[string]*responseURL{},
+		opts:       opts,
+		scopes:     strings.Join(opts.Scopes, ","),
+		ln:         ln,
+		url:        "http://" + ln.Addr().String(),
+		done:       make(chan struct{}),
+		changed:    make(chan struct{}),
+		subs:       map[int]*subscriber{},
+		groups:     map[string][]string{},
+		byKey:      map[string]*Message{},
+		failures:   map[string][]*pendingFailure{},
+		latency:    map[string]time.Duration{},
+		buckets:    map[string]*bucket{},
+		limited:    map[string]int{},
+		tickets:    map[string]time.Time{},
+		envelopes:  map[string]*envelope{},
+		firstAck:   map[string]int{},
+		ackWaiters: map[string]chan struct{}{},
+		responses:  map[string]*responseURL{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.handleAPI)
@@ -452,6 +456,20 @@ func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.messagesLocked()
+}
+
+// CountMessages counts the stored messages that match, without copying
+// them: match gets a shallow copy and must not keep or change its Blocks.
+func (s *Server) CountMessages(match func(Message) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, m := range s.messages {
+		if match(*m) {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Server) messagesLocked() []Message {

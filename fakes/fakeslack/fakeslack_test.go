@@ -1249,3 +1249,41 @@ func TestJSONBody(t *testing.T) {
 		t.Errorf("messages %+v", msgs)
 	}
 }
+
+// An envelope queued behind another sender's write is timed from its own
+// write: the fake's queue is not the client's latency.
+func TestAckLatencyStartsAtTheWrite(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	startBot(t, s, 0, true)
+	ctx := timeout(t, 10*time.Second)
+	if err := s.WaitConnections(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	changes, stop := s.Subscribe()
+	defer stop()
+	c := s.liveConns()[0]
+	c.writeMu.Lock() // another sender's frame is being written
+	sent := make(chan string, 1)
+	go func() {
+		id, err := s.SendSlashCommand(ctx, SlashCommand{UserID: alice, ChannelID: deploys, Text: "queued"})
+		if err != nil {
+			t.Error(err)
+		}
+		sent <- id
+	}()
+	for ch := range changes {
+		if ch.Kind == ChangeEnvelope {
+			break
+		}
+	}
+	queuedUntil := time.Now()
+	c.writeMu.Unlock()
+	ack, err := s.WaitAck(ctx, <-sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.SentAt.Before(queuedUntil) {
+		t.Errorf("SentAt %v is before the write could start (%v)", ack.SentAt, queuedUntil)
+	}
+}

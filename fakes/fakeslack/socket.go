@@ -304,6 +304,13 @@ func (s *Server) receiveAck(c *wsConn, data []byte) {
 		}
 	}
 	s.acks = append(s.acks, ack)
+	if _, seen := s.firstAck[ack.EnvelopeID]; !seen {
+		s.firstAck[ack.EnvelopeID] = len(s.acks) - 1
+		if ch, ok := s.ackWaiters[ack.EnvelopeID]; ok {
+			close(ch)
+			delete(s.ackWaiters, ack.EnvelopeID)
+		}
+	}
 	s.notifyLocked(Change{Kind: ChangeAck, EnvelopeID: ack.EnvelopeID, Conn: c.index})
 }
 
@@ -390,18 +397,32 @@ func (s *Server) deliver(ctx context.Context, frame []byte, env *envelope, targe
 		return ErrNoConnection
 	}
 	if env != nil {
-		env.sentAt = time.Now()
 		env.conn = c.index
 		s.envelopes[env.id] = env
 		s.notifyLocked(Change{Kind: ChangeEnvelope, EnvelopeID: env.id, Conn: c.index})
 	}
 	s.mu.Unlock()
 
-	if err := c.write(ctx, frame); err != nil {
+	if err := s.writeEnvelope(ctx, c, frame, env); err != nil {
 		s.closeConn(c)
 		return fmt.Errorf("fakeslack: write to connection %d: %w", c.index, err)
 	}
 	return nil
+}
+
+// writeEnvelope writes frame on c and stamps env's sentAt as the write
+// begins, not before the writer is free: the time other senders' frames
+// spend queued in this fake is not the client's latency. Envelopes sent
+// together are then measured as the wire delivers them.
+func (s *Server) writeEnvelope(ctx context.Context, c *wsConn, frame []byte, env *envelope) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if env != nil {
+		s.mu.Lock()
+		env.sentAt = time.Now()
+		s.mu.Unlock()
+	}
+	return c.writeLocked(ctx, frame)
 }
 
 func (s *Server) sendEnvelope(ctx context.Context, env *envelope, acceptsPayload bool, payload any, opts []DeliveryOption) (string, error) {
@@ -703,19 +724,34 @@ func (s *Server) Acks() []Ack {
 }
 
 // WaitAck returns the first ack for envelopeID, waiting for it if needed.
+// Each waiter is woken by its own ack only, so that many senders waiting
+// at once cost the fake nothing per envelope (a wait on every change made
+// each ack wake every waiter to scan every ack).
 func (s *Server) WaitAck(ctx context.Context, envelopeID string) (Ack, error) {
-	var found Ack
-	err := s.WaitUntil(ctx, "ack of "+envelopeID, func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, a := range s.acks {
-			if a.EnvelopeID == envelopeID {
-				found = a
-				found.Payload = bytes.Clone(a.Payload)
-				return true
-			}
+	s.mu.Lock()
+	for {
+		if i, ok := s.firstAck[envelopeID]; ok {
+			found := s.acks[i]
+			found.Payload = bytes.Clone(found.Payload)
+			s.mu.Unlock()
+			return found, nil
 		}
-		return false
-	})
-	return found, err
+		if s.closed {
+			s.mu.Unlock()
+			return Ack{}, fmt.Errorf("WaitUntil ack of %s: %w", envelopeID, ErrClosed)
+		}
+		ch, ok := s.ackWaiters[envelopeID]
+		if !ok {
+			ch = make(chan struct{})
+			s.ackWaiters[envelopeID] = ch
+		}
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-s.done:
+		case <-ctx.Done():
+			return Ack{}, fmt.Errorf("WaitUntil ack of %s: %w", envelopeID, ctx.Err())
+		}
+		s.mu.Lock()
+	}
 }
