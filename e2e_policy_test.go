@@ -432,3 +432,65 @@ func TestE2E_Policy_BadFiles(t *testing.T) {
 }
 
 func mention(user string) string { return "<@" + user + ">" }
+
+// TestE2E_PolicyCommands: `policy check` and `policy explain` answer
+// offline, from the file and -member alone.
+func TestE2E_PolicyCommands(t *testing.T) {
+	w := newWorld(t)
+	// No Slack and no AWS: any call would fail.
+	env := map[string]string{"SLACK_API_URL": "http://127.0.0.1:1/api/", "AWS_ENDPOINT_URL_CODEDEPLOY": "http://127.0.0.1:1"}
+	bad := policyEnv(t, "rules:\n  - name: x\n    deployment_groups: [x]\n    requesters: {users: [alice]}\n")["STOPDEPLOY_POLICY_FILE"]
+	good := policyEnv(t, testPolicy)["STOPDEPLOY_POLICY_FILE"]
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		code int
+		out  []string // on stdout, or stderr when code is 1
+	}{
+		{"check the example", []string{"policy", "check", "policy.example.yaml"}, nil, 0,
+			[]string{"OK\n", "1. production (line 32)", "Stops after 1 approval by an approver other than the requester.", "2. staging (line 47)"}},
+		{"check the configured file", []string{"policy", "check"}, map[string]string{"STOPDEPLOY_POLICY_FILE": good}, 0,
+			[]string{"3 rules", "2. critical"}},
+		{"check a bad file", []string{"policy", "check", bad}, nil, 1, []string{bad + ":4: rules[0].requesters.users[0]:"}},
+		{"explain, offline", []string{"policy", "explain", "-file", good, "-user", bob, "-application", "checkout", "-group", "production",
+			"-region", "us-east-1", "-channel", deploys, "-member", "S0ONCALL=" + bob}, nil, 0,
+			[]string{`checkout / production (default, us-east-1): rule "production" decides (line 2).`,
+				"May U0BOB request a stop in C0DEPLOYS? Yes.", "May U0BOB approve someone else's request? Yes.", "Stops after 1 approval"}},
+		{"explain, a user who may not", []string{"policy", "explain", "-file", good, "-user", mallory, "-application", "checkout", "-group", "critical",
+			"-region", "us-east-1"}, nil, 0,
+			[]string{`rule "critical" decides`, "May U0MALLORY request a stop (channel not checked)? No (user_not_allowed)", "May U0MALLORY approve someone else's request? Yes."}},
+		{"explain, no rule", []string{"policy", "explain", "-file", good, "-user", alice, "-application", "checkout", "-group", "dev", "-region", "us-east-1"}, nil, 0,
+			[]string{"no rule matches, so nobody can stop it from Slack"}},
+		{"explain needs Slack for a group not given", []string{"policy", "explain", "-file", good, "-user", bob, "-application", "checkout",
+			"-group", "production", "-region", "us-east-1"}, map[string]string{"SLACK_BOT_TOKEN": unset}, 1,
+			[]string{"S0ONCALL, not given with -member, so Slack must be asked", "SLACK_BOT_TOKEN"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := w.in(t)
+			e := map[string]string{}
+			for k, v := range env {
+				e[k] = v
+			}
+			for k, v := range tt.env {
+				e[k] = v
+			}
+			p := w.spawn("stopdeploy", e, tt.args...)
+			if code := p.wait(10 * time.Second); code != tt.code {
+				t.Fatalf("exit code %d, want %d; stdout %q stderr %q", code, tt.code, p.out.text(), p.errOut.text())
+			}
+			got := p.out.text()
+			if tt.code != 0 {
+				got = p.errOut.text()
+			}
+			for _, want := range tt.out {
+				if !strings.Contains(got, want) {
+					t.Errorf("output lacks %q:\n%s", want, got)
+				}
+			}
+		})
+	}
+	if calls := w.slack.Calls(); len(calls) != 0 {
+		t.Errorf("Slack calls = %v, want none", calls)
+	}
+}

@@ -61,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSandbox(ctx, args[1:], stdout, stderr)
 	case "check":
 		return runCheck(ctx, stdout)
+	case "policy":
+		return runPolicy(ctx, args[1:], stdout, stderr)
 	}
 	if err := printHelp(stderr); err != nil {
 		return err
@@ -77,6 +79,13 @@ Usage:
                        groups and the AWS credentials, changing nothing; exits 1 on a failure.
                        It proves codedeploy:StopDeployment by reading a random deployment ID
                        and, only once CodeDeploy says it does not exist, stopping that same ID
+  stopdeploy policy check [FILE]
+                       validate a policy file (default STOPDEPLOY_POLICY_FILE) and print
+                       its rules in order, in plain words; exits 1 on an error
+  stopdeploy policy explain -user U… -application A -group G [-account NAME]
+                       [-region R] [-channel C] [-member S0X=U1,U2]…
+                       which rule applies, whether the user may request and approve, and
+                       how many approvals it needs; offline when -member gives every group
   stopdeploy sandbox   try the bot in a browser against loopback fakes (-addr host:port)
   stopdeploy version   print the module version and VCS revision it was built from
   stopdeploy help      show this help
