@@ -61,6 +61,7 @@ type stopper interface {
 	Get(ctx context.Context, place deploy.Place, id string) (deploy.Deployment, error)
 	Stop(ctx context.Context, place deploy.Place, id string, rollback bool, userID string) (deploy.StopResult, error)
 	Find(ctx context.Context, id string) (found []deploy.Deployment, failed []deploy.PlaceFailure)
+	Active(ctx context.Context, application, group string) (active []deploy.Deployment, failed []deploy.PlaceFailure)
 	Places() []deploy.Place
 }
 

@@ -96,6 +96,10 @@ func (f fakeStopper) Find(ctx context.Context, id string) ([]deploy.Deployment, 
 
 func (fakeStopper) Places() []deploy.Place { return []deploy.Place{testPlace} }
 
+func (fakeStopper) Active(context.Context, string, string) ([]deploy.Deployment, []deploy.PlaceFailure) {
+	return nil, nil
+}
+
 // clickOn builds the interaction Slack sends when user presses action on a
 // fresh confirmation of c, signed with testKey under the everyone policy.
 func clickOn(c commands.Confirmation, user, action string) slack.InteractionCallback {

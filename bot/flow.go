@@ -49,7 +49,14 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		b.tell(ctx, log, to, reply)
 		return
 	}
-	outcome = b.request(ctx, log, to, req, deploy.Place{})
+	switch {
+	case req.List:
+		outcome = b.list(ctx, log, to, req)
+	case req.DeploymentID == "":
+		outcome = b.byGroup(ctx, log, to, req)
+	default:
+		outcome = b.request(ctx, log, to, req, deploy.Place{})
+	}
 }
 
 // request is the one path from "stop this deployment" to a public
@@ -163,6 +170,14 @@ func (b *Bot) locate(ctx context.Context, log zerolog.Logger, to recipient, req 
 	}
 	found, failed := b.deploy.Find(ctx, req.DeploymentID)
 	places := b.deploy.Places()
+	if req.Region != "" {
+		// A console link's region decides: only places there count.
+		found, failed, places = inRegion(found, req.Region), failuresIn(failed, req.Region), placesIn(places, req.Region)
+		if len(places) == 0 {
+			return fail("region_not_searched", fmt.Sprintf("That link is for region %s, which I am not configured to search (I search %s). Nothing was stopped.",
+				code(req.Region), placeList(b.deploy.Places())))
+		}
+	}
 	switch {
 	case len(found) == 1:
 		return found[0], true
@@ -194,6 +209,36 @@ func (b *Bot) locate(ctx context.Context, log zerolog.Logger, to recipient, req 
 		log.Warn().Str("place", f.Place.String()).Str("reason", f.Reason).Msg("could not search a place")
 	}
 	return fail("lookup_failed", reply)
+}
+
+func inRegion(ds []deploy.Deployment, region string) []deploy.Deployment {
+	var out []deploy.Deployment
+	for _, d := range ds {
+		if d.Place.Region == region {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func failuresIn(fs []deploy.PlaceFailure, region string) []deploy.PlaceFailure {
+	var out []deploy.PlaceFailure
+	for _, f := range fs {
+		if f.Place.Region == region {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func placesIn(ps []deploy.Place, region string) []deploy.Place {
+	var out []deploy.Place
+	for _, p := range ps {
+		if p.Region == region {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func placeList(places []deploy.Place) string {

@@ -121,6 +121,17 @@ func (s observedStopper) Find(ctx context.Context, id string) ([]deploy.Deployme
 	return found, failed
 }
 
+func (s observedStopper) Active(ctx context.Context, application, group string) ([]deploy.Deployment, []deploy.PlaceFailure) {
+	defer waiting(ctx)()
+	active, failed := s.stopper.Active(ctx, application, group)
+	for _, f := range failed {
+		if f.Err != nil {
+			s.failed("ListDeployments", f.Err)
+		}
+	}
+	return active, failed
+}
+
 func (s observedStopper) failed(op string, err error) {
 	if err == nil {
 		return

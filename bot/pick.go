@@ -12,6 +12,7 @@ import (
 
 	"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/deploy"
+	"github.com/stopdeploy/stopdeploy/policy"
 )
 
 // A pick list is an ephemeral list of deployments, each with a Stop…
@@ -110,4 +111,85 @@ func (b *Bot) tellBlocks(ctx context.Context, log zerolog.Logger, to recipient, 
 	if err != nil {
 		log.Error().Err(withoutURL(err)).Msg("could not answer the user through response_url")
 	}
+}
+
+// list answers /stopdeploy list: the active deployments the user may stop,
+// newest first, each a row to pick; those they may not stop are counted,
+// not shown, and places that could not be searched are named.
+func (b *Bot) list(ctx context.Context, log zerolog.Logger, to recipient, req commands.Request) string {
+	active, failed := b.deploy.Active(ctx, req.Application, req.Group)
+	mine, hidden := b.mayStop(ctx, to, active)
+	what := "active deployments"
+	if req.Application != "" {
+		what += " of " + awsText(strings.TrimSpace(req.Application+" / "+req.Group))
+	}
+	var head string
+	switch len(mine) {
+	case 0:
+		head = "No " + what + " you may stop."
+	case 1:
+		head = "1 of the " + what + " you may stop (newest first):"
+	default:
+		head = fmt.Sprintf("%d %s you may stop, newest first:", len(mine), what)
+	}
+	blocks := pickBlocks(head, mine, false)
+	var notes []string
+	if len(mine) > maxPicks {
+		notes = append(notes, fmt.Sprintf("…and %d more: narrow the list with `%s list <application> [deployment-group]`.", len(mine)-maxPicks, commands.Name))
+	}
+	if hidden > 0 {
+		notes = append(notes, fmt.Sprintf("%d more you may not stop.", hidden))
+	}
+	notes = append(notes, failureNotes(failed)...)
+	if len(notes) > 0 {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(notes, "\n"))))
+	}
+	log.Info().Int("active", len(active)).Int("shown", min(len(mine), maxPicks)).Int("hidden", hidden).Int("failed_places", len(failed)).Msg("listed active deployments")
+	b.tellBlocks(ctx, log, to, head, blocks)
+	return "listed"
+}
+
+// byGroup answers /stopdeploy <application> <group>: its one active
+// deployment goes on as if typed by ID; several are a list to pick from.
+func (b *Bot) byGroup(ctx context.Context, log zerolog.Logger, to recipient, req commands.Request) string {
+	active, failed := b.deploy.Active(ctx, req.Application, req.Group)
+	name := awsText(req.Application + " / " + req.Group)
+	switch len(active) {
+	case 0:
+		reply := fmt.Sprintf("No active deployment of %s. Nothing was stopped.", name)
+		if notes := failureNotes(failed); len(notes) > 0 {
+			reply += "\n" + strings.Join(notes, "\n")
+		}
+		b.tell(ctx, log, to, reply)
+		return "not_found"
+	case 1:
+		d := active[0]
+		return b.request(ctx, log, to, commands.Request{DeploymentID: d.ID, Rollback: req.Rollback}, d.Place)
+	}
+	head := fmt.Sprintf("%s has %d active deployments. Which one do you mean? Nothing was stopped.", name, len(active))
+	b.tellBlocks(ctx, log, to, head, pickBlocks(head, active, req.Rollback))
+	return "ambiguous"
+}
+
+// mayStop splits ds into those user may request a stop of, here, and a
+// count of the others.
+func (b *Bot) mayStop(ctx context.Context, to recipient, ds []deploy.Deployment) (mine []deploy.Deployment, hidden int) {
+	for _, d := range ds {
+		t := policy.Target{Application: d.Application, Group: d.Group, Account: d.Place.Account, Region: d.Place.Region}
+		if _, dec, err := b.policy.MayRequest(ctx, t, to.user, to.channel, b.members); dec.Allowed && err == nil {
+			mine = append(mine, d)
+		} else {
+			hidden++
+		}
+	}
+	return mine, hidden
+}
+
+// failureNotes names the places that could not be searched, and why.
+func failureNotes(failed []deploy.PlaceFailure) []string {
+	var out []string
+	for _, f := range failed {
+		out = append(out, ":warning: Could not search "+awsText(f.String()))
+	}
+	return out
 }

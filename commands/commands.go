@@ -15,16 +15,40 @@ import (
 // Name is the slash command the bot answers to.
 const Name = "/stopdeploy"
 
-// Request is a well-formed /stopdeploy command.
+// Request is a well-formed /stopdeploy command. It names a deployment by
+// ID, or by application and deployment group (its active deployment), or
+// asks for the list of active deployments.
 type Request struct {
 	DeploymentID string // canonical form: "d-" and nine upper-case letters or digits
 	Rollback     bool   // sent to StopDeployment as autoRollbackEnabled
+	// Region is set when a console link names the region: the deployment
+	// is looked for there only.
+	Region string
+	// Application and Group name a deployment group instead of an ID, or
+	// narrow a list.
+	Application, Group string
+	List               bool // /stopdeploy list [application [group]]
 }
 
-// Command is the canonical command text for r, the inverse of Parse.
+// Command is the canonical command text for r, the inverse of Parse (a
+// console link's region aside).
 func (r Request) Command() string {
+	switch {
+	case r.List:
+		return strings.TrimSpace(strings.Join([]string{Name, listWord, r.Application, r.Group}, " "))
+	case r.DeploymentID == "":
+		return Name + " " + r.Application + " " + r.Group + " " + rollbackWord(r.Rollback)
+	}
 	return Name + " " + r.DeploymentID + " " + rollbackWord(r.Rollback)
 }
+
+// listWord asks for the active deployments.
+const listWord = "list"
+
+// namePattern is what CodeDeploy accepts in application and deployment
+// group names (letters, digits, and . _ - + = , @; at most 100 characters,
+// per the CreateApplication and CreateDeploymentGroup API references).
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9._+=,@-]{1,100}$`)
 
 // ErrHelp means the user asked for help (or sent nothing): answer with Usage.
 var ErrHelp = errors.New("help requested")
@@ -76,14 +100,20 @@ func Parse(text string) (Request, error) {
 	if len(fields) == 0 || (len(fields) == 1 && strings.EqualFold(fields[0], "help")) {
 		return Request{}, ErrHelp
 	}
+	if strings.EqualFold(fields[0], listWord) {
+		return parseList(fields[1:])
+	}
+	if !looksLikeID(fields[0]) && len(fields) >= 2 {
+		return parseGroup(fields)
+	}
 	if len(fields) > 2 {
 		return Request{}, &UsageError{Reason: fmt.Sprintf("Too many words: expected a deployment and at most one of %s.", choiceList())}
 	}
-	id, err := deploymentID(fields[0])
+	id, region, err := deploymentID(fields[0])
 	if err != nil {
 		return Request{}, err
 	}
-	req := Request{DeploymentID: id}
+	req := Request{DeploymentID: id, Region: region}
 	if len(fields) == 2 {
 		c, ok := lookupChoice(fields[1])
 		if !ok {
@@ -94,9 +124,71 @@ func Parse(text string) (Request, error) {
 	return req, nil
 }
 
+// looksLikeID reports whether token is meant as a deployment (an ID, a
+// near-miss of one, or a link), not an application name.
+func looksLikeID(token string) bool {
+	return strings.HasPrefix(strings.ToLower(token), "d-") || strings.HasPrefix(token, "<") || strings.Contains(token, "://")
+}
+
+// parseGroup reads "<application> <deployment-group> [rollback|no-rollback]".
+func parseGroup(fields []string) (Request, error) {
+	if len(fields) > 3 {
+		return Request{}, &UsageError{Reason: fmt.Sprintf("Too many words: expected an application, a deployment group and at most one of %s.", choiceList())}
+	}
+	app, group := fields[0], fields[1]
+	if _, isChoice := lookupChoice(app); isChoice || looksLikeID(group) {
+		// "rollback d-…": the words are out of order, not names.
+		_, _, err := deploymentID(app)
+		return Request{}, err
+	}
+	if _, isChoice := lookupChoice(group); isChoice {
+		return Request{}, &UsageError{Reason: fmt.Sprintf("%q is not a deployment ID, and %q is an option, not a deployment group: give the deployment ID, or the application and its deployment group.", app, group)}
+	}
+	if err := checkNames(app, group); err != nil {
+		return Request{}, err
+	}
+	req := Request{Application: app, Group: group}
+	if len(fields) == 3 {
+		c, ok := lookupChoice(fields[2])
+		if !ok {
+			return Request{}, &UsageError{Reason: fmt.Sprintf("%q is not an option: use %s.", fields[2], choiceList())}
+		}
+		req.Rollback = c.rollback
+	}
+	return req, nil
+}
+
+// parseList reads "list [application [deployment-group]]".
+func parseList(names []string) (Request, error) {
+	if len(names) > 2 {
+		return Request{}, &UsageError{Reason: "Too many words: `" + Name + " list` takes at most an application and a deployment group."}
+	}
+	if err := checkNames(names...); err != nil {
+		return Request{}, err
+	}
+	req := Request{List: true}
+	if len(names) > 0 {
+		req.Application = names[0]
+	}
+	if len(names) > 1 {
+		req.Group = names[1]
+	}
+	return req, nil
+}
+
+func checkNames(names ...string) error {
+	for _, n := range names {
+		if !namePattern.MatchString(n) {
+			return &UsageError{Reason: fmt.Sprintf("%q is not a CodeDeploy application or deployment group name (letters, digits and . _ - + = , @).", n)}
+		}
+	}
+	return nil
+}
+
 // Syntax is the one-line syntax, in Slack mrkdwn.
 func Syntax() string {
-	return fmt.Sprintf("*Usage:* `%s <deployment> [%s]`", Name, choiceList())
+	return fmt.Sprintf("*Usage:* `%s <deployment> [%s]` · `%s <application> <deployment-group> [%s]` · `%s list [application [deployment-group]]`",
+		Name, choiceList(), Name, choiceList(), Name)
 }
 
 // Short is the answer to a command that cannot be read: what is wrong, the
@@ -109,7 +201,9 @@ func (e *UsageError) Short() string {
 func Usage() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", Syntax())
-	fmt.Fprintf(&b, "• `<deployment>`: a CodeDeploy deployment ID such as `d-LGUMS25CC`, or a console link to it\n")
+	fmt.Fprintf(&b, "• `<deployment>`: a CodeDeploy deployment ID such as `d-LGUMS25CC`, or a console link to it; it is looked for in every account and region the bot knows\n")
+	fmt.Fprintf(&b, "• `<application> <deployment-group>`: the group's active deployment (several: a list to pick from)\n")
+	fmt.Fprintf(&b, "• `list [application [deployment-group]]`: active deployments you may stop, newest first, each with a *Stop…* button\n")
 	for _, c := range choices {
 		fmt.Fprintf(&b, "• `%s`: %s\n", c.word, c.meaning)
 	}
@@ -120,27 +214,46 @@ func Usage() string {
 
 // deploymentID accepts a bare ID or a console link, as Slack sends links:
 // <https://…> or <https://…|label>.
-func deploymentID(token string) (string, error) {
+func deploymentID(token string) (id, region string, err error) {
 	if deploymentIDPattern.MatchString(token) {
-		return canonicalID(token), nil
+		return canonicalID(token), "", nil
 	}
 	link := strings.TrimSuffix(strings.TrimPrefix(token, "<"), ">")
 	if target, _, found := strings.Cut(link, "|"); found {
 		link = target
 	}
 	if !strings.HasPrefix(strings.ToLower(link), "https://") {
-		return "", &UsageError{Reason: fmt.Sprintf("%q is not a deployment ID: expected `d-` followed by 9 letters or digits, like `d-LGUMS25CC`.", token)}
+		return "", "", &UsageError{Reason: fmt.Sprintf("%q is not a deployment ID: expected `d-` followed by 9 letters or digits, like `d-LGUMS25CC`.", token)}
 	}
 	return deploymentIDFromURL(link)
+}
+
+// consoleRegion is the region a console link names: its region= parameter
+// (in the query or after "#"), else its host (eu-west-1.console.aws.amazon.com).
+func consoleRegion(u *url.URL) string {
+	for _, q := range []string{u.RawQuery, after(u.Fragment, "?")} {
+		if v, err := url.ParseQuery(q); err == nil && regionPattern.MatchString(v.Get("region")) {
+			return v.Get("region")
+		}
+	}
+	if first, _, ok := strings.Cut(strings.ToLower(u.Hostname()), "."); ok && regionPattern.MatchString(first) {
+		return first
+	}
+	return ""
+}
+
+func after(s, sep string) string {
+	_, rest, _ := strings.Cut(s, sep)
+	return rest
 }
 
 // deploymentIDFromURL finds the one deployment ID in a CodeDeploy console
 // link. Other hosts are refused: a link elsewhere is not evidence of which
 // deployment the user meant.
-func deploymentIDFromURL(link string) (string, error) {
+func deploymentIDFromURL(link string) (string, string, error) {
 	u, err := url.Parse(link)
 	if err != nil || !consoleHost(u.Hostname()) {
-		return "", &UsageError{Reason: "That link is not an AWS CodeDeploy console link: paste the deployment ID (`d-…`) instead."}
+		return "", "", &UsageError{Reason: "That link is not an AWS CodeDeploy console link: paste the deployment ID (`d-…`) instead."}
 	}
 	var found string
 	// The console is a single-page app; the ID may be in the path or after "#".
@@ -151,15 +264,15 @@ func deploymentIDFromURL(link string) (string, error) {
 				continue
 			}
 			if found != "" && found != canonicalID(seg) {
-				return "", &UsageError{Reason: "That console link names more than one deployment: paste the deployment ID instead."}
+				return "", "", &UsageError{Reason: "That console link names more than one deployment: paste the deployment ID instead."}
 			}
 			found = canonicalID(seg)
 		}
 	}
 	if found == "" {
-		return "", &UsageError{Reason: "That console link names no deployment (`d-…`): open the deployment's page and copy its link, or paste the ID."}
+		return "", "", &UsageError{Reason: "That console link names no deployment (`d-…`): open the deployment's page and copy its link, or paste the ID."}
 	}
-	return found, nil
+	return found, consoleRegion(u), nil
 }
 
 // words splits text on white space, keeping a Slack link such as

@@ -22,15 +22,24 @@ func TestParse_Request(t *testing.T) {
 		{"D-LGUMS25CC No-Rollback", commands.Request{DeploymentID: "d-LGUMS25CC"}},
 		{"`d-LGUMS25CC` rollback", commands.Request{DeploymentID: "d-LGUMS25CC", Rollback: true}},
 		{"<https://us-east-1.console.aws.amazon.com/codesuite/codedeploy/deployments/d-LGUMS25CC?region=us-east-1> rollback",
-			commands.Request{DeploymentID: "d-LGUMS25CC", Rollback: true}},
+			commands.Request{DeploymentID: "d-LGUMS25CC", Rollback: true, Region: "us-east-1"}},
 		{"<https://us-east-1.console.aws.amazon.com/codesuite/codedeploy/deployments/d-lgums25cc?region=us-east-1|the deploy>",
-			commands.Request{DeploymentID: "d-LGUMS25CC"}},
+			commands.Request{DeploymentID: "d-LGUMS25CC", Region: "us-east-1"}},
+		{"<https://console.aws.amazon.com/codesuite/codedeploy/deployments/d-LGUMS25CC?region=ap-southeast-2>",
+			commands.Request{DeploymentID: "d-LGUMS25CC", Region: "ap-southeast-2"}},
+		{"checkout production", commands.Request{Application: "checkout", Group: "production"}},
+		{"checkout prod-eu.1 ROLLBACK", commands.Request{Application: "checkout", Group: "prod-eu.1", Rollback: true}},
+		{"list", commands.Request{List: true}},
+		{"LIST checkout", commands.Request{List: true, Application: "checkout"}},
+		{"list checkout production", commands.Request{List: true, Application: "checkout", Group: "production"}},
 		{"https://console.aws.amazon.com/codesuite/codedeploy/deployments/d-LGUMS25CC",
 			commands.Request{DeploymentID: "d-LGUMS25CC"}},
 		{"<https://eu-west-1.console.aws.amazon.com/codedeploy/home?region=eu-west-1#/deployments/d-AB12CD34E>",
-			commands.Request{DeploymentID: "d-AB12CD34E"}},
+			commands.Request{DeploymentID: "d-AB12CD34E", Region: "eu-west-1"}},
+		{"<https://eu-west-1.console.aws.amazon.com/codesuite/codedeploy/deployments/d-AB12CD34E>",
+			commands.Request{DeploymentID: "d-AB12CD34E", Region: "eu-west-1"}},
 		{"<https://cn-north-1.console.amazonaws.cn/codesuite/codedeploy/deployments/d-AB12CD34E/d-AB12CD34E>",
-			commands.Request{DeploymentID: "d-AB12CD34E"}},
+			commands.Request{DeploymentID: "d-AB12CD34E", Region: "cn-north-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
@@ -65,6 +74,13 @@ func TestParse_UsageError(t *testing.T) {
 		{"d-LGUMS25C! rollback", `"d-LGUMS25C!" is not a deployment ID: expected ` + "`d-`" + ` followed by 9 letters or digits, like ` + "`d-LGUMS25CC`."},
 		{"d-LGUMS25CC roll", `"roll" is not an option: use rollback|no-rollback.`},
 		{"d-LGUMS25CC rollback now", "Too many words: expected a deployment and at most one of rollback|no-rollback."},
+		{"checkout", `"checkout" is not a deployment ID: expected ` + "`d-`" + ` followed by 9 letters or digits, like ` + "`d-LGUMS25CC`."},
+		{"checkout rollback", `"checkout" is not a deployment ID, and "rollback" is an option, not a deployment group: give the deployment ID, or the application and its deployment group.`},
+		{"checkout production now", `"now" is not an option: use rollback|no-rollback.`},
+		{"checkout production rollback now", "Too many words: expected an application, a deployment group and at most one of rollback|no-rollback."},
+		{"checkout prod<uction", `"prod<uction" is not a CodeDeploy application or deployment group name (letters, digits and . _ - + = , @).`},
+		{"list a b c", "Too many words: `/stopdeploy list` takes at most an application and a deployment group."},
+		{"list che/ckout", `"che/ckout" is not a CodeDeploy application or deployment group name (letters, digits and . _ - + = , @).`},
 		{"rollback d-LGUMS25CC", `"rollback" is not a deployment ID: expected ` + "`d-`" + ` followed by 9 letters or digits, like ` + "`d-LGUMS25CC`."},
 		{"<https://evil.example.com/d-LGUMS25CC>", "That link is not an AWS CodeDeploy console link: paste the deployment ID (`d-…`) instead."},
 		{"<https://console.aws.amazon.com.evil.example/d-LGUMS25CC>", "That link is not an AWS CodeDeploy console link: paste the deployment ID (`d-…`) instead."},
@@ -99,6 +115,9 @@ func TestRequest_Command(t *testing.T) {
 	for _, req := range []commands.Request{
 		{DeploymentID: "d-LGUMS25CC", Rollback: true},
 		{DeploymentID: "d-AB12CD34E"},
+		{Application: "checkout", Group: "production", Rollback: true},
+		{List: true},
+		{List: true, Application: "checkout", Group: "production"},
 	} {
 		text := req.Command()
 		name, args, _ := strings.Cut(text, " ")
@@ -258,11 +277,16 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if !commands.ValidDeploymentID(req.DeploymentID) {
+		if req.DeploymentID != "" && !commands.ValidDeploymentID(req.DeploymentID) {
 			t.Fatalf("Parse(%q) accepted non-canonical ID %q", text, req.DeploymentID)
 		}
+		if req.DeploymentID == "" && !req.List && (req.Application == "" || req.Group == "") {
+			t.Fatalf("Parse(%q) = %+v: neither a deployment, a group nor a list", text, req)
+		}
 		_, args, _ := strings.Cut(req.Command(), " ")
-		if again, err := commands.Parse(args); err != nil || again != req {
+		want := req
+		want.Region = "" // the command text is the ID alone
+		if again, err := commands.Parse(args); err != nil || again != want {
 			t.Fatalf("Parse(%q) = %+v, but its command text parses to %+v, %v", text, req, again, err)
 		}
 	})
