@@ -400,7 +400,9 @@ func (b *Bot) handleStop(runCtx, ctx context.Context, c click) {
 	if !ok {
 		return
 	}
-	st, unlock := b.approvalsOf(c.key(), c.conf.ExpiresAt)
+	st, unlockOnce := b.approvalsOf(c.key(), c.conf.ExpiresAt)
+	var once sync.Once
+	unlock := func() { once.Do(unlockOnce) }
 	defer unlock()
 	if !b.open(ctx, c) {
 		return
@@ -431,6 +433,8 @@ func (b *Bot) handleStop(runCtx, ctx context.Context, c click) {
 	if !b.claimed(ctx, c, actionStop) {
 		return
 	}
+	// Claimed: later presses need not wait for the stop to be told they lost.
+	unlock()
 	if rule.Approvals > 0 && !rule.Flat() {
 		b.audit(c.event(evApproved, c.user, "approved", fmt.Sprintf("%d of %d under rule %q: the last approval", len(approvers), rule.Approvals, rule.Name)))
 	}
