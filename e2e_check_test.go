@@ -161,7 +161,7 @@ func TestE2E_HealthAndMetrics(t *testing.T) {
 		`stopdeploy_commands_total{outcome="refused"} 1`,
 		`stopdeploy_commands_total{outcome="usage"} 1`,
 		`stopdeploy_commands_total{outcome="bot_not_in_channel"} 1`,
-		`stopdeploy_stops_total{result="Pending"} 1`,
+		`stopdeploy_stops_total{account="default",region="us-east-1",result="Pending"} 1`,
 		`stopdeploy_refusals_total{reason="user_not_allowed"} 1`,
 		`stopdeploy_ack_seconds_count 5`,
 		`stopdeploy_socket_connects_total 1`,

@@ -117,14 +117,20 @@ func TestE2E_Find_List(t *testing.T) {
 	if i, j := strings.Index(blocks, "d-LIST00029"), strings.Index(blocks, "d-LIST00028"); i < 0 || j < 0 || i > j {
 		t.Errorf("not newest first (d-LIST00029 at %d, d-LIST00028 at %d)", i, j)
 	}
-	batches := 0
+	batches, pages := 0, 0
 	for _, c := range w.cd.Calls() {
+		if c.Target == fakecodedeploy.OpListDeployments {
+			pages = max(pages, c.Page)
+		}
 		if c.Target == fakecodedeploy.OpBatchGetDeployments {
 			batches++
 			if len(c.IDs) > 25 {
 				t.Errorf("BatchGetDeployments with %d IDs, CodeDeploy allows 25", len(c.IDs))
 			}
 		}
+	}
+	if pages < 2 {
+		t.Errorf("ListDeployments read at most page %d: the nextToken was not followed", pages)
 	}
 	if batches < 2 {
 		t.Errorf("BatchGetDeployments calls = %d, want the 34 active split in batches", batches)

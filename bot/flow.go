@@ -550,7 +550,7 @@ func (b *Bot) stop(runCtx, ctx context.Context, c click, rule *policy.Rule, appr
 	at := b.now()
 	blocks := withState(c.blocks, stateStopping(c.user, at))
 	if err == nil {
-		b.obs.Stop(res.Status)
+		b.obs.Stop(res.Status, c.conf.Account, c.conf.Region)
 		rep.setCard(blocks)
 		rep.reply(stopResultText(c.conf, c.user, res))
 		b.audit(c.event(evStopResult, c.user, firstNonEmpty(res.Status, "no_status"), res.Message))
@@ -567,18 +567,18 @@ func (b *Bot) stop(runCtx, ctx context.Context, c click, rule *policy.Rule, appr
 	case de.Kind == deploy.KindAlreadyCompleted:
 		// Not a failure: the deployment ended before (or because of) this
 		// stop. An SDK retry after our own accepted attempt answers this too.
-		b.obs.Stop("already_completed")
+		b.obs.Stop("already_completed", c.conf.Account, c.conf.Region)
 		b.audit(c.event(evStopResult, c.user, "already_completed", "CodeDeploy says the deployment had already completed"))
 		b.alreadyCompleted(runCtx, ctx, c, rep, blocks)
 	case de.Unknown():
-		b.obs.Stop("unknown")
+		b.obs.Stop("unknown", c.conf.Account, c.conf.Region)
 		rep.setCard(withState(c.blocks, stateUnconfirmed(c.user, at)))
 		rep.reply(fmt.Sprintf(":grey_question: %s confirmed, but CodeDeploy did not confirm the stop of %s: %s "+
 			"I will follow the deployment and post here what it really becomes.", mention(c.user), code(c.conf.DeploymentID), de.Explain()))
 		b.audit(c.event(evStopError, c.user, "unknown", de.Explain()))
 		b.startFollow(runCtx, c, rep, blocks)
 	default:
-		b.obs.Stop("error")
+		b.obs.Stop("error", c.conf.Account, c.conf.Region)
 		rep.setCard(withState(c.blocks, stateFailed(c.user, at)))
 		rep.reply(fmt.Sprintf(":x: %s confirmed, but the stop failed. %s", mention(c.user), de.Explain()))
 		b.audit(c.event(evStopError, c.user, de.Kind.String(), de.Explain()))

@@ -326,7 +326,11 @@ func stopResultText(c commands.Confirmation, confirmer string, r deploy.StopResu
 	if r.Status == "" {
 		answer = "CodeDeploy accepted the stop without saying its status" + msg
 	}
-	return fmt.Sprintf(":hourglass_flowing_sand: %s confirmed. %s", mention(confirmer), answer) +
+	where := ""
+	if c.Account != "" {
+		where = " in " + awsText(c.Account+"/"+c.Region)
+	}
+	return fmt.Sprintf(":hourglass_flowing_sand: %s confirmed the stop of %s%s. %s", mention(confirmer), code(c.DeploymentID), where, answer) +
 		fmt.Sprintf("\nI will post the final state of %s here.", code(c.DeploymentID))
 }
 

@@ -14,18 +14,18 @@ import (
 // Observer is told what the bot does, for metrics. It must be fast and safe
 // for concurrent use.
 type Observer interface {
-	Command(outcome string)            // each slash command, once, by how it ended
-	Stop(result string)                // each StopDeployment call: its status, or "error"
-	Refused(reason string)             // each refusal, of a command or a click
-	Acked(took time.Duration)          // each envelope acknowledgement
-	Connection(up bool)                // the Socket Mode connection came up or went down
-	APIError(api, method, code string) // each failed Slack ("slack") or CodeDeploy ("aws") call
+	Command(outcome string)              // each slash command, once, by how it ended
+	Stop(result, account, region string) // each StopDeployment call: its status, or "error", and where
+	Refused(reason string)               // each refusal, of a command or a click
+	Acked(took time.Duration)            // each envelope acknowledgement
+	Connection(up bool)                  // the Socket Mode connection came up or went down
+	APIError(api, method, code string)   // each failed Slack ("slack") or CodeDeploy ("aws") call
 }
 
 type noObserver struct{}
 
 func (noObserver) Command(string)                  {}
-func (noObserver) Stop(string)                     {}
+func (noObserver) Stop(string, string, string)     {}
 func (noObserver) Refused(string)                  {}
 func (noObserver) Acked(time.Duration)             {}
 func (noObserver) Connection(bool)                 {}

@@ -40,8 +40,8 @@ func New() *Metrics {
 		}, []string{"outcome"}),
 		stops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stopdeploy_stops_total",
-			Help: "StopDeployment calls, by CodeDeploy's status (Pending, Succeeded, Forced) or error.",
-		}, []string{"result"}),
+			Help: "StopDeployment calls, by CodeDeploy's status (Pending, Succeeded, Forced) or error, and by the account (the bot's name for it) and region.",
+		}, []string{"result", "account", "region"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stopdeploy_refusals_total",
 			Help: "Refused commands and clicks, by reason.",
@@ -69,8 +69,10 @@ func New() *Metrics {
 	return m
 }
 
-func (m *Metrics) Command(outcome string)   { m.commands.WithLabelValues(outcome).Inc() }
-func (m *Metrics) Stop(result string)       { m.stops.WithLabelValues(result).Inc() }
+func (m *Metrics) Command(outcome string) { m.commands.WithLabelValues(outcome).Inc() }
+func (m *Metrics) Stop(result, account, region string) {
+	m.stops.WithLabelValues(result, account, region).Inc()
+}
 func (m *Metrics) Refused(reason string)    { m.refusals.WithLabelValues(reason).Inc() }
 func (m *Metrics) Acked(took time.Duration) { m.acks.Observe(took.Seconds()) }
 

@@ -45,8 +45,8 @@ func TestMetricsExposition(t *testing.T) {
 	m.Command("confirmation_posted")
 	m.Command("confirmation_posted")
 	m.Command("usage")
-	m.Stop("Pending")
-	m.Stop("error")
+	m.Stop("Pending", "default", "us-east-1")
+	m.Stop("error", "prod", "eu-west-1")
 	m.Refused("user_not_allowed")
 	m.Acked(200 * time.Microsecond)
 	m.Connection(true)
@@ -62,8 +62,8 @@ func TestMetricsExposition(t *testing.T) {
 	for _, want := range []string{
 		`stopdeploy_commands_total{outcome="confirmation_posted"} 2`,
 		`stopdeploy_commands_total{outcome="usage"} 1`,
-		`stopdeploy_stops_total{result="Pending"} 1`,
-		`stopdeploy_stops_total{result="error"} 1`,
+		`stopdeploy_stops_total{account="default",region="us-east-1",result="Pending"} 1`,
+		`stopdeploy_stops_total{account="prod",region="eu-west-1",result="error"} 1`,
 		`stopdeploy_refusals_total{reason="user_not_allowed"} 1`,
 		`stopdeploy_ack_seconds_bucket{le="0.0005"} 1`,
 		`stopdeploy_ack_seconds_count 1`,
