@@ -90,6 +90,9 @@ func runCheck(ctx context.Context, stdout io.Writer) error {
 	for _, r := range checkAWS(ctx, cfg) {
 		report(r)
 	}
+	if cfg.StateTable != "" {
+		report(checkStateTable(ctx, cfg))
+	}
 
 	if failed {
 		return errChecksFailed
@@ -231,4 +234,26 @@ func when(cond bool, s string) string {
 		return s
 	}
 	return ""
+}
+
+// checkStateTable proves STOPDEPLOY_STATE_TABLE: DescribeTable (it exists,
+// keyed by pk alone), then a conditional write and delete of a check item.
+func checkStateTable(ctx context.Context, cfg config) checkResult {
+	r := checkResult{name: "state table " + cfg.StateTable}
+	awsCfg, err := loadAWSConfig(ctx)
+	if err != nil {
+		r.detail = err.Error()
+		return r
+	}
+	st, err := openStateTable(ctx, cfg, awsCfg)
+	if err != nil {
+		r.detail, r.fix = err.Error(), "create the table as the README says (partition key pk, string; TTL on expires_at), or fix its name"
+		return r
+	}
+	if err := st.Check(ctx); err != nil {
+		r.detail, r.fix = "a conditional write and delete failed: "+err.Error(), "allow dynamodb:DescribeTable, GetItem, PutItem, UpdateItem and DeleteItem on the table (iam-policy.json)"
+		return r
+	}
+	r.ok, r.detail = true, "exists with key pk; a conditional write and delete of a check item worked"
+	return r
 }

@@ -25,6 +25,7 @@ type config struct {
 	AppToken              secret        `envconfig:"SLACK_APP_TOKEN" required:"true" desc:"app-level token (xapp-…) with connections:write, for Socket Mode"`
 	BotToken              secret        `envconfig:"SLACK_BOT_TOKEN" required:"true" desc:"bot token (xoxb-…) for every other Web API call"`
 	APIURL                string        `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack Web API base URL"`
+	StateTable            string        `envconfig:"STOPDEPLOY_STATE_TABLE" desc:"optional DynamoDB table (key pk, TTL on expires_at) that replicas share: one outcome per confirmation across processes, follow-ups that survive their process, the audit history"`
 	PolicyFile            string        `envconfig:"STOPDEPLOY_POLICY_FILE" desc:"YAML file of rules: who may stop which deployments, where, with how many approvals (see policy.example.yaml); replaces the four variables below"`
 	SigningSecret         secret        `envconfig:"STOPDEPLOY_SIGNING_SECRET" desc:"at least 32 bytes that sign the confirmation buttons; default: derived from SLACK_APP_TOKEN (rotating it invalidates open confirmations)"`
 	AllowedUsers          []string      `envconfig:"STOPDEPLOY_ALLOWED_USERS" desc:"Slack user IDs who may stop deployments"`

@@ -68,6 +68,12 @@ func TestIAMPolicy_GrantsWhatIAMCanGrant(t *testing.T) {
 				if len(actions) != 1 || !slices.Equal(resources, []string{"*"}) {
 					t.Errorf("statement %d: %s has no resource type in IAM, so it needs a statement of its own on \"*\"; got actions %v on %v", i, a, actions, resources)
 				}
+			case strings.HasPrefix(a, "dynamodb:"):
+				// The state table (state package doc): only tables named
+				// stopdeploy*, in any region and account.
+				if !slices.Equal(resources, []string{"arn:aws:dynamodb:*:*:table/stopdeploy*"}) {
+					t.Errorf("statement %d: %s on %v: must be the stopdeploy* tables only", i, a, resources)
+				}
 			case a == "codedeploy:ListDeployments":
 				for _, r := range resources {
 					if !groupARN.MatchString(r) && !anyGroupARN.MatchString(r) {
@@ -87,7 +93,8 @@ func TestIAMPolicy_GrantsWhatIAMCanGrant(t *testing.T) {
 		}
 	}
 	slices.Sort(granted)
-	if want := []string{"codedeploy:BatchGetDeployments", "codedeploy:GetDeployment", "codedeploy:ListDeployments", "codedeploy:StopDeployment"}; !slices.Equal(granted, want) {
+	if want := []string{"codedeploy:BatchGetDeployments", "codedeploy:GetDeployment", "codedeploy:ListDeployments", "codedeploy:StopDeployment",
+		"dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}; !slices.Equal(granted, want) {
 		t.Errorf("actions = %v, want exactly %v", granted, want)
 	}
 }

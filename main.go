@@ -31,6 +31,7 @@ import (
 	"github.com/stopdeploy/stopdeploy/metrics"
 	"github.com/stopdeploy/stopdeploy/policy"
 	"github.com/stopdeploy/stopdeploy/sandbox"
+	"github.com/stopdeploy/stopdeploy/state"
 )
 
 func main() {
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCheck(ctx, stdout)
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout)
 	}
 	if err := printHelp(stderr); err != nil {
 		return err
@@ -86,6 +89,8 @@ Usage:
                        [-region R] [-channel C] [-member S0X=U1,U2]…
                        which rule applies, whether the user may request and approve, and
                        how many approvals it needs; offline when -member gives every group
+  stopdeploy audit d-… [-account NAME] [-region R]
+                       a deployment's history from STOPDEPLOY_STATE_TABLE, in order
   stopdeploy sandbox   try the bot in a browser against loopback fakes (-addr host:port)
   stopdeploy version   print the module version and VCS revision it was built from
   stopdeploy help      show this help
@@ -186,6 +191,12 @@ func runBot(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var store *state.Store
+	if cfg.StateTable != "" {
+		if store, err = openStateTable(ctx, cfg, awsCfg); err != nil {
+			return err
+		}
+	}
 
 	var obs bot.Observer
 	var serveMetrics func(context.Context) error
@@ -199,7 +210,7 @@ func runBot(ctx context.Context, stdout io.Writer) error {
 		obs, serveMetrics = m, srv.Serve
 	}
 
-	b := newBot(cfg, pol, places, logger, obs)
+	b := newBot(cfg, pol, places, store, logger, obs)
 	logger.Info().
 		Str("places", placesText(places.Places())).
 		Str("policy", cmp.Or(cfg.PolicyFile, "allow-list variables")).
@@ -252,19 +263,13 @@ func newSlackAPI(cfg config, logger zerolog.Logger, opts ...slack.Option) *slack
 }
 
 // newBot wires the production dependencies. obs may be nil.
-func newBot(cfg config, pol *policy.Policy, places *deploy.Places, logger zerolog.Logger, obs bot.Observer) *bot.Bot {
+func newBot(cfg config, pol *policy.Policy, places *deploy.Places, store *state.Store, logger zerolog.Logger, obs bot.Observer) *bot.Bot {
 	api := newSlackAPI(cfg, logger)
 	smc := socketmode.New(api,
 		socketmode.OptionLog(slackLogger(logger)),
 		socketmode.OptionDebug(logger.GetLevel() <= zerolog.DebugLevel),
 	)
-	return bot.New(bot.Config{
-		ConfirmTimeout: cfg.ConfirmTimeout,
-		FollowInterval: cfg.FollowInterval,
-		FollowTimeout:  cfg.FollowTimeout,
-		AuditChannel:   cfg.AuditChannel,
-		SigningKey:     cfg.signingKey(),
-	}, bot.Deps{
+	deps := bot.Deps{
 		Socket: smc,
 		Slack:  api,
 		// Its own connections: answers to a flood of requests cannot make
@@ -275,7 +280,17 @@ func newBot(cfg config, pol *policy.Policy, places *deploy.Places, logger zerolo
 		Deploy:   places,
 		Log:      logger,
 		Observer: obs,
-	})
+	}
+	if store != nil { // a nil *state.Store in the interface would not be nil
+		deps.Store = store
+	}
+	return bot.New(bot.Config{
+		ConfirmTimeout: cfg.ConfirmTimeout,
+		FollowInterval: cfg.FollowInterval,
+		FollowTimeout:  cfg.FollowTimeout,
+		AuditChannel:   cfg.AuditChannel,
+		SigningKey:     cfg.signingKey(),
+	}, deps)
 }
 
 var _ bot.Observer = (*metrics.Metrics)(nil)

@@ -57,6 +57,7 @@ func (b *Bot) auditLog(ev auditEvent) {
 		Str("message_ts", ev.MessageTS).
 		Str("detail", ev.Detail).
 		Msg("audit " + ev.Event)
+	b.auditStored(ev)
 }
 
 func (b *Bot) auditPost(ev auditEvent) {

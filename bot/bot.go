@@ -81,9 +81,13 @@ type Deps struct {
 	Reports slackAPI
 	// Policy decides who may stop what, where, and who must approve; Members
 	// answers its user-group questions (auth.Checker.Member, cached).
-	Policy   *policy.Policy
-	Members  policy.Membership
-	Deploy   stopper
+	Policy  *policy.Policy
+	Members policy.Membership
+	Deploy  stopper
+	// Store, optional, is the state table shared by every process of the
+	// app (*state.Store). Leave it nil without one: a nil *state.Store in
+	// it would not be nil.
+	Store    stateStore
 	Log      zerolog.Logger
 	Now      func() time.Time // default time.Now
 	Observer Observer         // optional, for metrics
@@ -98,13 +102,17 @@ type Bot struct {
 	slack  slackAPI
 	// reportSlack writes the record of what was done: thread replies, card
 	// updates and the audit channel.
-	reportSlack slackAPI
-	policy      *policy.Policy
-	members     policy.Membership
-	deploy      stopper
-	log         zerolog.Logger
-	now         func() time.Time
-	obs         Observer
+	reportSlack      slackAPI
+	policy           *policy.Policy
+	members          policy.Membership
+	deploy           stopper
+	store            stateStore      // nil without a state table
+	auditTable       chan auditEvent // events waiting for the state table
+	auditTableMu     sync.RWMutex
+	auditTableClosed bool
+	log              zerolog.Logger
+	now              func() time.Time
+	obs              Observer
 
 	claims     claims
 	commands   *admission     // slash commands in flight
@@ -169,6 +177,7 @@ func New(cfg Config, deps Deps) *Bot {
 		policy:      deps.Policy,
 		members:     gatedMembers(deps.Members),
 		deploy:      observedStopper{deps.Deploy, obs},
+		store:       deps.Store,
 		log:         deps.Log,
 		now:         deps.Now,
 		obs:         obs,
@@ -194,6 +203,9 @@ func New(cfg Config, deps Deps) *Bot {
 	b.clicks = newAdmission(maxClicksInFlight, maxClicksPerUser, b.now)
 	if cfg.AuditChannel != "" {
 		b.auditQ = newAuditQueue(b, cfg.AuditChannel)
+	}
+	if b.store != nil {
+		b.auditTable = make(chan auditEvent, auditTableQueue)
 	}
 	return b
 }
@@ -222,6 +234,16 @@ func (b *Bot) Run(ctx context.Context) error {
 		b.auditPosts.Go(func() {
 			defer b.recoverGoroutine("audit channel")
 			b.auditQ.run(reportCtx)
+		})
+	}
+	if b.store != nil {
+		b.auditPosts.Go(func() {
+			defer b.recoverGoroutine("audit table")
+			b.writeAudits(reportCtx)
+		})
+		b.follows.Go(func() {
+			defer b.recoverGoroutine("follow-up takeover")
+			b.adopt(ctx)
 		})
 	}
 
@@ -273,6 +295,7 @@ func (b *Bot) drain(cancelWork, cancelReports context.CancelFunc) {
 		if b.auditQ != nil {
 			b.auditQ.close()
 		}
+		b.closeAuditTable()
 		b.auditPosts.Wait()
 		close(done)
 	}()

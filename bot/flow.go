@@ -17,6 +17,7 @@ import (
 	"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/deploy"
 	"github.com/stopdeploy/stopdeploy/policy"
+	"github.com/stopdeploy/stopdeploy/state"
 )
 
 // handleCommand answers /stopdeploy: syntax, then the request path.
@@ -115,9 +116,14 @@ func (b *Bot) request(ctx context.Context, log zerolog.Logger, to recipient, req
 		Rule:      rule.Name,
 		Needed:    rule.Approvals,
 	}
+	pending, ok := b.begin(ctx, to, conf, &ev)
+	if !ok {
+		return ev.Outcome
+	}
 	text, blocks := confirmationMessage(b.cfg.SigningKey, d, conf, rule)
 	_, ts, err := b.slack.PostMessageContext(ctx, to.channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
 	if err != nil {
+		b.abandon(ctx, pending)
 		log.Warn().Err(err).Msg("could not post the confirmation")
 		ev.Outcome = "post_failed"
 		reply := fmt.Sprintf("I could not post the confirmation for `%s` in this channel (%s). Nothing was stopped.", d.ID, escape(err.Error()))
@@ -135,6 +141,7 @@ func (b *Bot) request(ctx context.Context, log zerolog.Logger, to recipient, req
 		b.audit(ev)
 		return ev.Outcome
 	}
+	b.posted(ctx, pending, ts, to)
 	ev.Outcome, ev.MessageTS = "confirmation_posted", ts
 	b.scheduleExpiry(click{conf: conf, user: to.user, channel: to.channel, ts: ts, text: text, blocks: blocks,
 		log: log.With().Str("message_ts", ts).Logger()})
@@ -423,15 +430,31 @@ func (b *Bot) handleStop(runCtx, ctx context.Context, c click) {
 		}
 		return
 	}
-	if rule.Approvals > 0 {
+	switch {
+	case b.store != nil && rule.Approvals > 0 && !rule.Flat():
+		// The table counts the approvals: the one that completes them
+		// claims the stop in the same write.
+		var complete, ok bool
+		if approvers, complete, ok = b.approveStored(ctx, c); !ok {
+			return
+		}
+		if !complete {
+			b.recordApproval(ctx, c, rule, st, approvers)
+			return
+		}
+		b.claims.claim(c.key(), c.conf.ExpiresAt, c.user, actionStop)
+		b.forgetExpiry(c.key())
+	case rule.Approvals > 0:
 		approvers = append(approvers, c.user)
 		if !rule.Approved(c.conf.RequesterID, approvers) {
 			b.recordApproval(ctx, c, rule, st, approvers)
 			return
 		}
-	}
-	if !b.claimed(ctx, c, actionStop) {
-		return
+		fallthrough
+	default:
+		if !b.claimed(ctx, c, actionStop) {
+			return
+		}
 	}
 	// Claimed: later presses need not wait for the stop to be told they lost.
 	unlock()
@@ -451,11 +474,15 @@ func (b *Bot) recordApproval(ctx context.Context, c click, rule *policy.Rule, st
 	callCtx, cancel := context.WithTimeout(ctx, b.cfg.AWSCallTimeout)
 	_, _, _, err := b.reportSlack.UpdateMessageContext(callCtx, c.channel, c.ts, slack.MsgOptionText(c.text, false), slack.MsgOptionBlocks(blocks...))
 	cancel()
-	if err != nil {
+	if err != nil && b.store == nil {
 		c.log.Warn().Err(err).Msg("could not record an approval on the card")
 		b.tell(ctx, c.log, c.to, fmt.Sprintf("I could not record your approval on the confirmation (%s), so it does not count yet. Press Approve again.", escape(err.Error())))
 		b.audit(c.event(evRefused, c.user, "approval_not_recorded", err.Error()))
 		return
+	}
+	if err != nil {
+		// The table holds the approval; the card catches up on the next one.
+		c.log.Warn().Err(err).Msg("could not show an approval on the card; the state table has it")
 	}
 	st.approvers = approvers
 	so := approvalsSoFar(next)
@@ -579,6 +606,7 @@ func (b *Bot) stop(runCtx, ctx context.Context, c click, rule *policy.Rule, appr
 		b.startFollow(runCtx, c, rep, blocks)
 	default:
 		b.obs.Stop("error", c.conf.Account, c.conf.Region)
+		b.finish(c, state.StatusFailed)
 		rep.setCard(withState(c.blocks, stateFailed(c.user, at)))
 		rep.reply(fmt.Sprintf(":x: %s confirmed, but the stop failed. %s", mention(c.user), de.Explain()))
 		b.audit(c.event(evStopError, c.user, de.Kind.String(), de.Explain()))
@@ -598,6 +626,9 @@ func (b *Bot) alreadyCompleted(runCtx, ctx context.Context, c click, rep *report
 			code(c.conf.DeploymentID), explain(err)))
 		b.startFollow(runCtx, c, rep, blocks)
 	case d.Final():
+		if !b.finish(c, finalOf(d)) {
+			return
+		}
 		since := ""
 		if !d.CompleteTime.IsZero() {
 			since = " (since " + slackTime(d.CompleteTime) + ")"
@@ -654,6 +685,9 @@ func (b *Bot) open(ctx context.Context, c click) bool {
 // claimed reports whether this click is the one that acts on its
 // confirmation, and tells the clicker who won when it is not.
 func (b *Bot) claimed(ctx context.Context, c click, action string) bool {
+	if b.store != nil && !b.claimStored(ctx, c, action) {
+		return false
+	}
 	won, ok := b.claims.claim(c.key(), c.conf.ExpiresAt, c.user, action)
 	if !ok {
 		b.lost(ctx, c, won)
@@ -700,6 +734,14 @@ func (b *Bot) scheduleExpiry(c click) {
 		b.forgetExpiry(key)
 		if b.runCtx == nil || b.runCtx.Err() != nil {
 			return // shutting down: the next process or a click will say it
+		}
+		if b.store != nil {
+			sctx, cancel := storeCtx(b.runCtx)
+			won, _, err := b.store.Claim(sctx, c.message(), state.ActionExpire, "")
+			cancel()
+			if err != nil || !won {
+				return // another process swept it, or will
+			}
 		}
 		if _, ok := b.claims.claim(c.channel+"/"+c.ts, c.conf.ExpiresAt, "", actionExpire); !ok {
 			return

@@ -29,8 +29,11 @@ func (b *Bot) follow(runCtx context.Context, c click, rep *reporter, blocks []sl
 	if !ok {
 		return
 	}
+	if !b.finish(c, finalOf(d)) {
+		return // another process posted it
+	}
 	rep.reply(finalStateText(d))
-	rep.setCard(withState(blocks, stateFinal(d, c.user)))
+	cardUpdate(rep, blocks, stateFinal(d, c.user))
 	b.audit(c.event(evFinalState, c.user, d.Status, finalDetail(d)))
 	b.followRollback(runCtx, c, rep, d)
 }
@@ -74,11 +77,21 @@ func (b *Bot) watch(runCtx context.Context, c click, rep *reporter, id, what str
 				line = fmt.Sprintf(":grey_question: The bot is shutting down and stopped following %s (last seen *%s*). Check the AWS console for its final state.",
 					code(id), statusWords(last))
 				outcome = "follow_interrupted"
+				if b.store != nil && what == evFinalState {
+					// Another process takes it over from the state table.
+					b.letGo(c)
+					line = fmt.Sprintf(":arrows_counterclockwise: This process is shutting down while %s is *%s*; another one will follow it and post its final state here.",
+						code(id), statusWords(last))
+					outcome = "follow_handed_over"
+				}
 			}
 			rep.reply(line)
 			b.audit(c.event(evFinalState, c.user, outcome, what+": "+id+" last seen "+last))
 			return deploy.Deployment{}, false
 		case <-ticker.C:
+		}
+		if what == evFinalState && !b.stillMine(ctx, c) {
+			return deploy.Deployment{}, false
 		}
 		callCtx, callCancel := context.WithTimeout(ctx, b.cfg.AWSCallTimeout)
 		d, err := b.deploy.Get(callCtx, c.place(), id)

@@ -20,6 +20,8 @@ type Observer interface {
 	Acked(took time.Duration)            // each envelope acknowledgement
 	Connection(up bool)                  // the Socket Mode connection came up or went down
 	APIError(api, method, code string)   // each failed Slack ("slack") or CodeDeploy ("aws") call
+	StoreError()                         // a state-table call failed (not a lost conditional write)
+	StoreOK()                            // a state-table call worked
 }
 
 type noObserver struct{}
@@ -30,6 +32,8 @@ func (noObserver) Refused(string)                  {}
 func (noObserver) Acked(time.Duration)             {}
 func (noObserver) Connection(bool)                 {}
 func (noObserver) APIError(string, string, string) {}
+func (noObserver) StoreError()                     {}
+func (noObserver) StoreOK()                        {}
 
 // observedSlack reports every failed Slack call to the Observer, so no call
 // site can forget to, and gives the handler's slot up while a call waits

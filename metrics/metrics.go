@@ -27,6 +27,9 @@ type Metrics struct {
 	connected prometheus.Gauge
 	apiErrors *prometheus.CounterVec
 	socketUp  atomic.Bool
+
+	storeErrors prometheus.Counter
+	storeDown   atomic.Bool
 }
 
 // New returns Metrics with their own registry, including the Go runtime
@@ -59,12 +62,16 @@ func New() *Metrics {
 			Name: "stopdeploy_socket_connected",
 			Help: "1 while the Socket Mode connection is up.",
 		}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stopdeploy_state_table_errors_total",
+			Help: "State-table (DynamoDB) calls that failed for another reason than a lost conditional write.",
+		}),
 		apiErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stopdeploy_api_errors_total",
 			Help: "Failed Slack and CodeDeploy calls, by API (slack, aws), method and error code.",
 		}, []string{"api", "method", "code"}),
 	}
-	m.registry.MustRegister(m.commands, m.stops, m.refusals, m.acks, m.connects, m.connected, m.apiErrors,
+	m.registry.MustRegister(m.commands, m.stops, m.refusals, m.acks, m.connects, m.connected, m.apiErrors, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -91,8 +98,18 @@ func (m *Metrics) Connection(up bool) {
 	m.socketUp.Store(up)
 }
 
-// Handler serves GET /healthz (200 only while the socket is up, else 503)
-// and GET /metrics.
+// StoreError records a failed state-table call: /healthz answers 503 until
+// a call succeeds again.
+func (m *Metrics) StoreError() {
+	m.storeErrors.Inc()
+	m.storeDown.Store(true)
+}
+
+// StoreOK records a state-table call that worked.
+func (m *Metrics) StoreOK() { m.storeDown.Store(false) }
+
+// Handler serves GET /healthz (200 only while the socket is up and the
+// state table, if any, answers; else 503) and GET /metrics.
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -100,6 +117,11 @@ func (m *Metrics) Handler() http.Handler {
 		if !m.socketUp.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "socket mode connection is down")
+			return
+		}
+		if m.storeDown.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "the state table (STOPDEPLOY_STATE_TABLE) cannot be reached: clicks are refused")
 			return
 		}
 		fmt.Fprintln(w, "ok")

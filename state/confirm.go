@@ -370,6 +370,19 @@ func winnerOf(it item) Winner {
 // crash right after it is taken over. A won cancel or expiry releases the
 // deployment's lock.
 func (s *Store) Claim(ctx context.Context, m Message, a Action, user string) (won bool, w Winner, err error) {
+	for range maxAttempts {
+		var again bool
+		if won, w, again, err = s.claim(ctx, m, a, user); !again {
+			return won, w, err
+		}
+	}
+	return false, Winner{}, errContention
+}
+
+// claim is one attempt of Claim. again is true when the write failed on an
+// item that is open and claimable now: it did not exist yet when the write
+// was evaluated (Posted creates it a moment after the message is on screen).
+func (s *Store) claim(ctx context.Context, m Message, a Action, user string) (won bool, w Winner, again bool, err error) {
 	now := s.now()
 	op := nonce()
 	values := item{":open": str(string(StatusOpen)), ":now": epoch(now), ":a": str(string(a)), ":at": millis(now), ":op": str(op)}
@@ -390,7 +403,7 @@ func (s *Store) Claim(ctx context.Context, m Message, a Action, user string) (wo
 		values[":to"] = str(string(StatusExpired))
 		set += ", finished_at = :at"
 	default:
-		return false, Winner{}, fmt.Errorf("state.Claim: unknown action %q", a)
+		return false, Winner{}, false, fmt.Errorf("state.Claim: unknown action %q", a)
 	}
 	if user != "" {
 		set += ", won_by = :by"
@@ -405,7 +418,7 @@ func (s *Store) Claim(ctx context.Context, m Message, a Action, user string) (wo
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return false, Winner{}, err
+		return false, Winner{}, false, err
 	}
 	cur := item(nil)
 	if ok {
@@ -414,32 +427,32 @@ func (s *Store) Claim(ctx context.Context, m Message, a Action, user string) (wo
 		// dynalite (and DynamoDB without ReturnValuesOnConditionCheckFailure)
 		// says nothing about the item: read the winner.
 		if cur, err = s.get(ctx, confKey(m)); err != nil {
-			return false, Winner{}, err
+			return false, Winner{}, false, err
 		}
 		if cur == nil {
-			return false, Winner{}, ErrNotFound
+			return false, Winner{}, false, ErrNotFound
 		}
 		ok = getS(cur, "op") == op // our write landed and an SDK retry lost to it
 	}
 	if !ok {
 		if Status(getS(cur, "status")) != StatusOpen {
-			return false, winnerOf(cur), nil
+			return false, winnerOf(cur), false, nil
 		}
 		expired := !getSeconds(cur, "conf_expires").After(time.Unix(now.Unix(), 0))
 		switch {
 		case a == ActionExpire && !expired:
-			return false, Winner{}, ErrNotExpired
+			return false, Winner{}, false, ErrNotExpired
 		case a != ActionExpire && expired:
-			return false, Winner{}, ErrExpired
+			return false, Winner{}, false, ErrExpired
 		case a == ActionStop && getN(cur, "needed") > 1:
-			return false, Winner{}, ErrApprovalsNeeded
+			return false, Winner{}, false, ErrApprovalsNeeded
 		}
-		return false, Winner{}, fmt.Errorf("state.Claim %s on %s: condition failed on an open confirmation", a, m)
+		return false, Winner{}, true, nil // created meanwhile: try again
 	}
 	if a != ActionStop {
 		s.release(ctx, cur)
 	}
-	return true, winnerOf(cur), nil
+	return true, winnerOf(cur), false, nil
 }
 
 // Approve adds user's approval to an open confirmation, one distinct person
