@@ -19,6 +19,10 @@ func TestE2E_TwoProcessesShareTheApp(t *testing.T) {
 	waitConnections(t, w, 1)
 	b := w.start("bot-b", nil)
 	waitConnections(t, w, 2)
+	// Slack's hello says two connections, and nothing keeps them agreeing.
+	b.waitLog("the no-state-table warning", func(l logLine) bool {
+		return l.str("level") == "warn" && strings.Contains(l.msg(), "STOPDEPLOY_STATE_TABLE is not set")
+	})
 
 	w.command(alice, deploys, running, fakeslack.ToConnection(0))
 	conf := w.confirmation(deploys, running)

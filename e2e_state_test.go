@@ -59,7 +59,12 @@ func (w *world) press(msg fakeslack.Message, clicks ...fakeslack.Click) {
 func TestE2E_State_StopAndCancelAtOnce(t *testing.T) {
 	w, env, _ := stateWorld(t)
 	w.start("first", env)
-	w.start("second", env)
+	second := w.start("second", env)
+	for _, l := range second.out.parsed() {
+		if strings.Contains(l.msg(), "STOPDEPLOY_STATE_TABLE is not set") {
+			t.Errorf("warned of no state table although one is set: %v", l)
+		}
+	}
 	for round := range 4 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			w := w.in(t)

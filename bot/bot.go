@@ -398,6 +398,12 @@ func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socketmode.Event, re
 		if evt.Request != nil {
 			n = evt.Request.NumConnections
 		}
+		if n > 1 && b.store == nil {
+			b.log.Warn().Int("num_connections", n).Msg("several processes share this app but STOPDEPLOY_STATE_TABLE is not set: " +
+				"two presses on two processes at the same instant can both act (a Stop and a Cancel, two Stops), " +
+				"two approvals at once can lose one, and a follow-up dies with its process")
+		}
+		// After the warning, so that whoever waits for this line sees both.
 		b.log.Info().Int("num_connections", n).Msg("connected to Slack")
 		b.obs.Connection(true)
 	case socketmode.EventTypeInvalidAuth:
