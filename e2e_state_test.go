@@ -263,3 +263,68 @@ func (w *world) postAsBot(channel, text, blocks string) string {
 	}
 	return answer.TS
 }
+
+// TestE2E_State_Unreachable: with the table gone, a click is refused in
+// plain words (never a stop without its guard), and /healthz says so.
+func TestE2E_State_Unreachable(t *testing.T) {
+	w, env, srv := stateWorld(t)
+	env["STOPDEPLOY_HTTP_ADDR"] = "127.0.0.1:0"
+	bot := w.start("bot", env)
+	base := "http://" + bot.waitLog("serving health and metrics", func(l logLine) bool { return l.msg() == "serving health and metrics" }).str("addr")
+	if code, _ := httpGet(t, base+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz = %d with the table up", code)
+	}
+	w.command(alice, deploys, running)
+	conf := w.confirmation(deploys, running)
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.click(bob, conf, "stop")
+	w.ephemeral(bob, deploys, "I cannot reach the state table that keeps replicas of this bot in agreement, so I will not act on this button right now. Nothing was stopped.")
+	w.noStop(running)
+	if got := bot.auditLine("refused", running).str("outcome"); got != "store_unavailable" {
+		t.Errorf("refused outcome = %q", got)
+	}
+	code, body := httpGet(t, base+"/healthz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "state table") {
+		t.Errorf("/healthz = %d %q with the table gone, want 503 naming it", code, body)
+	}
+	if len(w.current(conf).Buttons()) != 2 {
+		t.Error("a refused click removed the buttons")
+	}
+}
+
+// TestE2E_State_RestartMidApproval: the table holds the approvals, so a
+// restart between two approvals loses neither.
+func TestE2E_State_RestartMidApproval(t *testing.T) {
+	w, env, _ := stateWorld(t)
+	for k, v := range policyEnv(t, testPolicy) {
+		env[k] = v
+	}
+	w.cd.Put(fakecodedeploy.Deployment{ID: critical, Application: "checkout", Group: "critical", Status: "InProgress"})
+	first := w.start("first", env)
+	w.command(alice, deploys, critical)
+	conf := w.confirmation(deploys, critical)
+	w.click(bob, conf, "approve")
+	w.ephemeral(bob, deploys, "Your approval is recorded: 1 of 2")
+	if code, _ := first.signal(syscall.SIGTERM); code != 0 {
+		t.Fatalf("first exited %d", code)
+	}
+	second := w.start("second", env)
+	// The value pressed is the one from before Bob's approval: only the
+	// table knows it.
+	value := conf.Buttons()[0].Value
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	id, err := w.slack.ClickButton(ctx, fakeslack.Click{UserID: bob, ChannelID: deploys, MessageTS: conf.TS, ActionID: "approve", ForgedValue: &value})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.slack.WaitAck(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	w.ephemeral(bob, deploys, "You have already approved this")
+	w.click(carol, conf, "approve")
+	w.waitCalls("StopDeployment", critical, 1)
+	second.auditLine("confirmed", critical)
+}
