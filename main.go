@@ -327,7 +327,7 @@ func slackHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = slackMaxConns
 	t.MaxConnsPerHost = slackMaxConns
-	return &http.Client{Timeout: 30 * time.Second, Transport: t}
+	return &http.Client{Timeout: 30 * time.Second, Transport: leanAnswers{t}}
 }
 
 // slackRetryConfig is slack-go's default policy (3 retries) for rate limits
