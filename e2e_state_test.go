@@ -175,7 +175,10 @@ func TestE2E_State_FollowUpSurvivesKill9(t *testing.T) {
 	first.wait(10 * time.Second)
 	w.threadReply(conf, "The process that made this stop is gone; I am following `d-LGUMS25CC` now")
 	second.auditLine("final_state", running) // follow_taken_over
-	w.cd.Update(running, func(d *fakecodedeploy.Deployment) { d.Status = fakecodedeploy.StatusStopped; d.CompleteTime = time.Now() })
+	w.cd.Update(running, func(d *fakecodedeploy.Deployment) {
+		d.Status = fakecodedeploy.StatusStopped
+		d.CompleteTime = time.Now()
+	})
 	w.threadReply(conf, "is now *Stopped*")
 	finals := 0
 	for _, m := range w.slack.Messages() {
