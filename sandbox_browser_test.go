@@ -35,20 +35,36 @@ func TestBrowserSandbox(t *testing.T) {
 
 	b.do("open the page and wait for the bot", chromedp.Navigate(sb.url), chromedp.WaitVisible(chromedp.CSS("#bot-status.online")))
 
-	// Alice asks, confirms in Slack's dialog, and follows the thread.
+	// Alice asks; production needs someone else's approval, so Bob
+	// approves in Slack's dialog, and the thread follows the stop.
 	b.do("type the command as Alice", chromedp.SendKeys(chromedp.CSS("#composer-input"), "/stopdeploy d-LGUMS25CC rollback\n"))
 	b.wait("the public confirmation", `[...document.querySelectorAll("#messages .msg-confirmation")].some(m =>
 		m.innerText.includes("@alice asks to stop deployment d-LGUMS25CC") && m.innerText.includes("Rollback: yes") &&
 		m.innerText.includes("checkout") && m.innerText.includes("production"))`)
-	b.click("Stop", `#messages .msg-confirmation button.sk-danger[data-action-id="stop"]`)
-	b.do("wait for the dialog", chromedp.WaitVisible(chromedp.CSS("#confirm-dialog[open]")))
-	b.wait("Slack's confirm dialog", `document.querySelector("#confirm-title").textContent === "Stop d-LGUMS25CC?" &&
-		document.querySelector("#confirm-text").textContent.includes("roll back") &&
-		document.querySelector("#confirm-ok").textContent === "Stop it"`)
-	b.click("Stop it in the dialog", "#confirm-ok")
-	b.do("wait for the dialog to close", chromedp.WaitNotVisible(chromedp.CSS("#confirm-dialog")))
+	approve := func(who string) {
+		b.click("Approve", `#messages .msg-confirmation button.sk-danger[data-action-id="approve"]`)
+		b.do("wait for the dialog", chromedp.WaitVisible(chromedp.CSS("#confirm-dialog[open]")))
+		b.wait("Slack's confirm dialog", `document.querySelector("#confirm-title").textContent === "Approve the stop of d-LGUMS25CC?" &&
+			document.querySelector("#confirm-text").textContent.includes("rolled back") &&
+			document.querySelector("#confirm-ok").textContent === "Approve" &&
+			document.querySelector("#confirm-ok").className === "sk-danger"`)
+		b.click("Approve in the dialog as "+who, "#confirm-ok")
+		b.do("wait for the dialog to close", chromedp.WaitNotVisible(chromedp.CSS("#confirm-dialog")))
+	}
+	// Alice's own approval does not count: she alone is told, and the
+	// card still waits.
+	approve("Alice")
+	b.wait("Alice's approval refused", `[...document.querySelectorAll("#messages .msg-ephemeral")].some(m =>
+		m.innerText.includes("You asked for this, so your approval does not count")) &&
+		document.querySelector('#messages .msg-confirmation button[data-action-id="approve"]') !== null`)
+	b.click("Bob", `.who[data-user="U0BOB"]`)
+	b.wait("Bob's view of the confirmation, without Alice's refusal", `document.body.dataset.user === "U0BOB" &&
+		document.querySelector("#composer-input").placeholder.includes("Bob") &&
+		document.querySelectorAll("#messages .msg-ephemeral").length === 0 &&
+		document.querySelector('#messages .msg-confirmation button.sk-danger[data-action-id="approve"]') !== null`)
+	approve("Bob")
 	b.wait("the buttons gone and who confirmed", `document.querySelector("#messages .msg-confirmation") === null &&
-		document.querySelector("#messages").innerText.includes("Stop confirmed by @alice")`)
+		document.querySelector("#messages").innerText.includes("Stop confirmed by @bob")`)
 	b.click("the replies", "#messages .replies")
 	b.do("wait for the thread", chromedp.WaitVisible(chromedp.CSS("#thread-pane")))
 	b.wait("Pending in the thread", `document.querySelector("#thread").innerText.includes("CodeDeploy answered Pending")`)
@@ -56,18 +72,21 @@ func TestBrowserSandbox(t *testing.T) {
 	b.wait("Pending before Stopped", `(t => t.indexOf("answered Pending") < t.indexOf("is now Stopped"))(document.querySelector("#thread").innerText)`)
 	b.wait("the deployments panel", `document.querySelector('[data-deployment="d-LGUMS25CC"] .status').textContent === "Stopped" &&
 		document.querySelector("#deployments").innerText.includes("rollback of d-LGUMS25CC")`)
-	b.wait("the audit log", `(t => ["requested", "confirmed", "stop_result", "final_state"].every(e => t.includes(e)))(document.querySelector("#log").innerText)`)
+	b.wait("the audit log", `(t => ["requested", "approved", "confirmed", "stop_result", "final_state"].every(e => t.includes(e)))(document.querySelector("#log").innerText)`)
 	b.screenshot("sandbox-stopped.png")
 
-	// Mallory is not allowed: she alone sees a refusal, and nothing public appears.
+	// Mallory is in no rule: she alone sees a refusal, and nothing public
+	// appears. She tries the running staging deployment, the one any
+	// engineer may stop: the bot finds a deployment before the policy
+	// decides, so a finished one would only be called finished.
 	b.click("Mallory", `.who[data-user="U0MALLORY"]`)
 	b.wait("Mallory's view", `document.body.dataset.user === "U0MALLORY" &&
 		document.querySelector("#composer-input").placeholder.includes("Mallory")`)
 	public := `document.querySelectorAll("#messages .msg:not(.msg-ephemeral)").length`
 	before := b.count(public)
-	b.do("type the command as Mallory", chromedp.SendKeys(chromedp.CSS("#composer-input"), "/stopdeploy d-LGUMS25CC rollback\n"))
+	b.do("type the command as Mallory", chromedp.SendKeys(chromedp.CSS("#composer-input"), "/stopdeploy d-STG7K3M2P\n"))
 	b.wait("the ephemeral refusal", `[...document.querySelectorAll("#messages .msg-ephemeral")].some(m =>
-		m.innerText.includes("Only visible to you") && m.innerText.includes("You are not allowed to stop deployments"))`)
+		m.innerText.includes("Only visible to you") && m.innerText.includes("You are not allowed to stop deployments under rule staging"))`)
 	if after := b.count(public); after != before {
 		t.Errorf("Mallory's refused command changed the public messages: %d, then %d", before, after)
 	}
@@ -77,8 +96,8 @@ func TestBrowserSandbox(t *testing.T) {
 	b.screenshot("sandbox-refused.png")
 	b.click("Alice", `.who[data-user="U0ALICE"]`)
 	b.wait("Alice does not see Mallory's refusal", `document.body.dataset.user === "U0ALICE" &&
-		document.querySelector("#messages").innerText.includes("Stop confirmed by @alice") &&
-		document.querySelectorAll("#messages .msg-ephemeral").length === 0`)
+		document.querySelector("#messages").innerText.includes("Stop confirmed by @bob") &&
+		(e => e.length === 1 && e[0].innerText.includes("You asked for this"))([...document.querySelectorAll("#messages .msg-ephemeral")])`)
 
 	// A busy channel, the thread still open, at common window sizes: every
 	// pane scrolls on its own and the page never does.

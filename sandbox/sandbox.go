@@ -55,7 +55,7 @@ type Sandbox struct {
 	srv   *http.Server
 	url   string
 	env   map[string]string
-	dir   string // holds the empty AWS config file
+	dir   string // holds the empty AWS config file and the policy file
 
 	ctx    context.Context // ends at Close; the page's streams end with it
 	cancel context.CancelFunc
@@ -105,7 +105,11 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		return nil, err
 	}
-	s.env = sandboxEnv(s, appToken, botToken, empty)
+	policyFile := filepath.Join(s.dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(policyYAML), 0o600); err != nil {
+		return nil, err
+	}
+	s.env = sandboxEnv(s, appToken, botToken, empty, policyFile)
 
 	if s.ui, err = newUI(s.ctx, s.slack, s.cd, s.logs); err != nil {
 		return nil, err
@@ -127,16 +131,19 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	return s, nil
 }
 
-// sandboxEnv is the bot's environment: the fakes, the seeded people, and
-// nothing of the developer's own AWS or bot setup.
-func sandboxEnv(s *Sandbox, appToken, botToken, emptyFile string) map[string]string {
+// sandboxEnv is the bot's environment: the fakes, the policy over the
+// seeded people, and nothing of the developer's own AWS or bot setup. The
+// policy file replaces the allow-list variables, which the bot refuses
+// alongside it, so they are unset.
+func sandboxEnv(s *Sandbox, appToken, botToken, emptyFile, policyFile string) map[string]string {
 	return map[string]string{
 		"SLACK_APP_TOKEN": appToken,
 		"SLACK_BOT_TOKEN": botToken,
 		"SLACK_API_URL":   s.slack.APIURL(),
 
-		"STOPDEPLOY_ALLOWED_USERS":           Alice,
-		"STOPDEPLOY_ALLOWED_GROUPS":          OnCall,
+		"STOPDEPLOY_POLICY_FILE":             policyFile,
+		"STOPDEPLOY_ALLOWED_USERS":           "",
+		"STOPDEPLOY_ALLOWED_GROUPS":          "",
 		"STOPDEPLOY_ALLOWED_CHANNELS":        "",
 		"STOPDEPLOY_AUDIT_CHANNEL":           Audit,
 		"STOPDEPLOY_FOLLOW_INTERVAL":         followInterval.String(),

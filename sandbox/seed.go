@@ -9,11 +9,13 @@ import (
 
 // The simulated workspace and region.
 const (
-	Alice   = "U0ALICE"   // allowed directly (STOPDEPLOY_ALLOWED_USERS)
-	Bob     = "U0BOB"     // allowed through the OnCall user group
-	Mallory = "U0MALLORY" // not allowed
+	Alice   = "U0ALICE"   // production by name (asks, approves); staging through @engineering
+	Bob     = "U0BOB"     // production through @oncall (asks, approves); staging through @engineering
+	Carol   = "U0CAROL"   // staging only, through @engineering
+	Mallory = "U0MALLORY" // in no rule: may do nothing
 
-	OnCall = "S0ONCALL" // user group "@oncall" (STOPDEPLOY_ALLOWED_GROUPS)
+	OnCall      = "S0ONCALL" // user group "@oncall": Bob
+	Engineering = "S0ENG"    // user group "@engineering": Alice, Bob and Carol
 
 	Deploys = "C0DEPLOYS" // where people type the command
 	Audit   = "C0AUDIT"   // STOPDEPLOY_AUDIT_CHANNEL
@@ -24,6 +26,9 @@ const (
 	ECSBlueGreen = "d-7ECSBG4QX"
 	Lambda       = "d-LMBDA8K2Z"
 	Succeeded    = "d-B7N4T2XQ1"
+	// Staging is in progress on checkout / staging: one any engineer
+	// stops alone.
+	Staging = "d-STG7K3M2P"
 
 	// stopTakes is how long a simulated stop stays Pending before Stopped
 	// (and how long a rollback deployment then runs).
@@ -32,20 +37,51 @@ const (
 	progressEvery = 4 * time.Second
 )
 
-// person is a seeded user and what the bot's configuration makes of them.
+// policyYAML is the bot's STOPDEPLOY_POLICY_FILE (see policy.example.yaml):
+// production needs a second person, staging does not, and Mallory is in no
+// rule. people's roles say the same in words.
+const policyYAML = `# The sandbox's policy: who may stop which deployment.
+rules:
+  # Production: Alice and @oncall may ask, and another of them must approve.
+  - name: production
+    deployment_groups: ["production", "*-live", "*-bluegreen"]
+    requesters:
+      users: [` + Alice + `]      # Alice
+      groups: [` + OnCall + `]   # @oncall (Bob)
+    approvers:
+      users: [` + Alice + `]
+      groups: [` + OnCall + `]
+    approvals: 1               # the requester's own press never counts
+
+  # Staging: any engineer stops it alone.
+  - name: staging
+    deployment_groups: ["staging", "staging-*"]
+    requesters:
+      groups: [` + Engineering + `]      # @engineering (Alice, Bob, Carol)
+    approvals: 0
+
+  # Everything else matches no rule and cannot be stopped from Slack.
+`
+
+// person is a seeded user and what the policy lets them do.
 type person struct {
 	fakeslack.User
 	Role string
 }
 
 var people = []person{
-	{fakeslack.User{ID: Alice, Name: "alice", RealName: "Alice Chen"}, "allowed"},
-	{fakeslack.User{ID: Bob, Name: "bob", RealName: "Bob Okafor"}, "allowed through @oncall"},
-	{fakeslack.User{ID: Mallory, Name: "mallory", RealName: "Mallory Reyes"}, "not allowed"},
+	{fakeslack.User{ID: Alice, Name: "alice", RealName: "Alice Chen"}, "production: asks or approves; staging: stops alone"},
+	{fakeslack.User{ID: Bob, Name: "bob", RealName: "Bob Okafor"}, "@oncall: asks or approves production; staging: stops alone"},
+	{fakeslack.User{ID: Carol, Name: "carol", RealName: "Carol Diaz"}, "@engineering: stops staging alone, not production"},
+	{fakeslack.User{ID: Mallory, Name: "mallory", RealName: "Mallory Reyes"}, "in no rule: may stop nothing"},
 }
 
-// groupNames are the handles of the seeded user groups.
-var groupNames = map[string]string{OnCall: "oncall"}
+// groupNames are the handles of the seeded user groups, groupMembers who
+// is in them.
+var (
+	groupNames   = map[string]string{OnCall: "oncall", Engineering: "engineering"}
+	groupMembers = map[string][]string{OnCall: {Bob}, Engineering: {Alice, Bob, Carol}}
+)
 
 func seedSlack(s *fakeslack.Server) {
 	everyone := make([]string, 0, len(people))
@@ -55,7 +91,9 @@ func seedSlack(s *fakeslack.Server) {
 	}
 	s.AddChannel(fakeslack.Channel{ID: Deploys, Name: "deploys", Members: everyone, BotIsMember: true})
 	s.AddChannel(fakeslack.Channel{ID: Audit, Name: "audit", Members: everyone, BotIsMember: true})
-	s.AddUserGroup(OnCall, Bob)
+	for id, members := range groupMembers {
+		s.AddUserGroup(id, members...)
+	}
 }
 
 func seedCodeDeploy(cd *fakecodedeploy.Server, now time.Time) {
@@ -65,6 +103,13 @@ func seedCodeDeploy(cd *fakecodedeploy.Server, now time.Time) {
 			Creator: "user", Description: "checkout v2.41.0 (commit 9f3c2ab) to staging",
 			CreateTime: now.Add(-2 * time.Hour), CompleteTime: now.Add(-110 * time.Minute),
 			Overview: fakecodedeploy.Overview{Succeeded: 4},
+		},
+		{
+			ID: Staging, Application: "checkout", Group: "staging", Creator: "user",
+			Description: "checkout v2.42.0-rc.1 (commit 4d1e7b0) to staging",
+			CreateTime:  now.Add(-5 * time.Minute),
+			Overview:    fakecodedeploy.Overview{Succeeded: 1, InProgress: 1, Pending: 2},
+			StopTakes:   stopTakes,
 		},
 		{
 			ID: Lambda, Application: "image-resizer", Group: "image-resizer-live", ComputePlatform: "Lambda",

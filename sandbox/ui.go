@@ -137,7 +137,7 @@ func (u *ui) page(w http.ResponseWriter, r *http.Request) {
 		Messages:    v.channelMessages(u.slack.Messages(), user, ch),
 		Deployments: deployments(u.cd.Deployments()),
 		Log:         v.logViews(lines),
-		Try:         []string{"/stopdeploy " + Running + " rollback", "/stopdeploy " + ECSBlueGreen, "/stopdeploy help"},
+		Try:         []string{"/stopdeploy " + Running + " rollback", "/stopdeploy " + Staging, "/stopdeploy help"},
 	})
 }
 

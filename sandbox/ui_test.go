@@ -75,13 +75,13 @@ func TestEnv(t *testing.T) {
 		"SLACK_API_URL":               s.slack.APIURL(),
 		"AWS_REGION":                  "us-east-1",
 		"AWS_EC2_METADATA_DISABLED":   "true",
-		"STOPDEPLOY_ALLOWED_USERS":    Alice,
-		"STOPDEPLOY_ALLOWED_GROUPS":   OnCall,
 		"STOPDEPLOY_AUDIT_CHANNEL":    Audit,
 		"STOPDEPLOY_FOLLOW_INTERVAL":  "2s",
 		"LOG_FORMAT":                  "json",
 		// Unset, so the developer's own values cannot reach AWS or change the bot.
 		"AWS_PROFILE": "", "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL": "", "STOPDEPLOY_ALLOWED_CHANNELS": "",
+		// The bot refuses these alongside STOPDEPLOY_POLICY_FILE.
+		"STOPDEPLOY_ALLOWED_USERS": "", "STOPDEPLOY_ALLOWED_GROUPS": "", "STOPDEPLOY_REQUIRE_SECOND_APPROVER": "",
 	} {
 		if got, ok := env[k]; !ok || got != want {
 			t.Errorf("Env()[%s] = %q (set %t), want %q", k, got, ok, want)
@@ -96,6 +96,10 @@ func TestEnv(t *testing.T) {
 		if b, err := os.ReadFile(env[k]); err != nil || len(b) != 0 {
 			t.Errorf("%s = %q: want an empty file (%v)", k, env[k], err)
 		}
+	}
+	if b, err := os.ReadFile(env["STOPDEPLOY_POLICY_FILE"]); err != nil || string(b) != policyYAML ||
+		!strings.HasPrefix(env["STOPDEPLOY_POLICY_FILE"], s.dir+string(os.PathSeparator)) {
+		t.Errorf("STOPDEPLOY_POLICY_FILE = %q: want the policy in the sandbox's directory (%v)", env["STOPDEPLOY_POLICY_FILE"], err)
 	}
 	env["AWS_REGION"] = "changed"
 	if s.Env()["AWS_REGION"] != "us-east-1" {
@@ -114,8 +118,9 @@ func TestPage(t *testing.T) {
 	}
 	for _, want := range []string{
 		`<body data-user="U0ALICE" data-channel="C0DEPLOYS">`, "# deploys", "# audit",
-		"Alice Chen", "Bob Okafor", "allowed through @oncall", "Mallory Reyes", "not allowed",
-		`data-deployment="d-LGUMS25CC"`, `data-deployment="d-7ECSBG4QX"`, `data-deployment="d-LMBDA8K2Z"`, `data-deployment="d-B7N4T2XQ1"`,
+		"Alice Chen", "Bob Okafor", "@oncall: asks or approves production", "Carol Diaz", "@engineering: stops staging alone",
+		"Mallory Reyes", "in no rule: may stop nothing",
+		`data-deployment="d-LGUMS25CC"`, `data-deployment="d-STG7K3M2P"`, `data-deployment="d-7ECSBG4QX"`, `data-deployment="d-LMBDA8K2Z"`, `data-deployment="d-B7N4T2XQ1"`,
 		`id="composer-input"`, `<dialog id="confirm-dialog">`, `src="/static/app.js"`,
 	} {
 		if !strings.Contains(body, want) {
@@ -494,6 +499,7 @@ func TestDeploymentsJSON(t *testing.T) {
 	}
 	for id, want := range map[string]struct{ status, platform string }{
 		Running: {"InProgress", "Server"}, ECSBlueGreen: {"InProgress", "ECS"}, Lambda: {"InProgress", "Lambda"}, Succeeded: {"Succeeded", "Server"},
+		Staging: {"InProgress", "Server"},
 	} {
 		d, ok := got[id]
 		if !ok || d.Status != want.status || d.ComputePlatform != want.platform {
@@ -567,7 +573,10 @@ func TestSeed(t *testing.T) {
 	for _, u := range s.slack.Users() {
 		names[u.ID] = u.Name
 	}
-	if names[Alice] == "" || names[Bob] == "" || names[Mallory] == "" {
+	if d, ok := s.cd.Deployment(Staging); !ok || d.Application != "checkout" || d.Group != "staging" || d.Status != fakecodedeploy.StatusInProgress || d.StopTakes <= 0 {
+		t.Errorf("%s = %+v", Staging, d)
+	}
+	if names[Alice] == "" || names[Bob] == "" || names[Carol] == "" || names[Mallory] == "" {
 		t.Errorf("users %v", names)
 	}
 	chans := map[string]fakeslack.Channel{}
