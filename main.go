@@ -165,7 +165,8 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	fmt.Fprintf(stderr, "stopdeploy sandbox: open %s\n", sb.URL())
-	fmt.Fprintf(stderr, "stopdeploy sandbox: as Alice, type /stopdeploy %s rollback, click Stop and watch the thread; Ctrl-C quits\n", sandbox.Running)
+	fmt.Fprintf(stderr, "stopdeploy sandbox: as Alice, type /stopdeploy %s rollback; production needs a second person, so switch to Bob, click Approve and watch the thread. "+
+		"Staging stops with one click: try /stopdeploy %s as Carol. Ctrl-C quits\n", sandbox.Running, sandbox.Staging)
 	return runBot(ctx, io.MultiWriter(stdout, sb.LogSink()))
 }
 
