@@ -331,3 +331,27 @@ func TestE2E_State_RestartMidApproval(t *testing.T) {
 	w.waitCalls("StopDeployment", critical, 1)
 	second.auditLine("confirmed", critical)
 }
+
+// TestE2E_State_Check: `stopdeploy check` proves the table, and names a
+// missing one.
+func TestE2E_State_Check(t *testing.T) {
+	w, env, _ := stateWorld(t)
+	for _, tt := range []struct {
+		table, want string
+		ok          bool
+	}{
+		{stateTable, "OK state table " + stateTable + " exists with key pk; a conditional write and delete of a check item worked", true},
+		{"stopdeploy-missing", "FAIL state table stopdeploy-missing STOPDEPLOY_STATE_TABLE: ", false},
+	} {
+		t.Run(tt.table, func(t *testing.T) {
+			w := w.in(t)
+			env["STOPDEPLOY_STATE_TABLE"] = tt.table
+			p := w.spawn("check", env, "check")
+			code := p.wait(20 * time.Second)
+			out := squeeze(p.out.text())
+			if (code == 0) != tt.ok || !strings.Contains(out, squeeze(tt.want)) {
+				t.Errorf("exit %d, output lacks %q:\n%s", code, tt.want, out)
+			}
+		})
+	}
+}
