@@ -230,13 +230,13 @@ func TestE2E_Policy_TwoOfThree(t *testing.T) {
 			}
 		}
 		w.waitCalls("StopDeployment", "d-CRITICAL2", 1)
-		users := map[string]bool{}
-		for _, l := range bot.auditsOf("d-CRITICAL2", "approved") {
-			users[l.str("user")] = true
-		}
-		if !users[bob] || !users[carol] {
-			t.Errorf("approvals audited from %v, want Bob and Carol", users)
-		}
+		untilAll(t, "approvals audited from Bob and Carol", func() bool {
+			users := map[string]bool{}
+			for _, l := range bot.auditsOf("d-CRITICAL2", "approved") {
+				users[l.str("user")] = true
+			}
+			return users[bob] && users[carol]
+		}, bot)
 	})
 }
 

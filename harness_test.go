@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -434,6 +435,30 @@ func (l *lines) until(ctx context.Context, cond func() bool) error {
 		case <-changed:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// untilAll waits until cond holds, re-checking after every write to any
+// of procs' stdout: a line written before some other event (a call to a
+// fake) may still be in the pipe when the test sees that event.
+func untilAll(t testing.TB, desc string, cond func() bool, procs ...*proc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cases := make([]reflect.SelectCase, len(procs)+1)
+	cases[len(procs)] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}
+	for {
+		for i, p := range procs {
+			p.out.mu.Lock()
+			cases[i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(p.out.changed)}
+			p.out.mu.Unlock()
+		}
+		if cond() {
+			return
+		}
+		if chosen, _, _ := reflect.Select(cases); chosen == len(procs) {
+			t.Fatalf("waiting for %s: %v", desc, ctx.Err())
 		}
 	}
 }

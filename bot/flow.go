@@ -486,10 +486,11 @@ func (b *Bot) recordApproval(ctx context.Context, c click, rule *policy.Rule, st
 	}
 	st.approvers = approvers
 	so := approvalsSoFar(next)
+	// Recorded first, so that whoever hears of the approval finds it there.
+	b.audit(c.event(evApproved, c.user, "approved", fmt.Sprintf("%d of %d under rule %q", len(approvers), rule.Approvals, rule.Name)))
 	b.tell(ctx, c.log, c.to, fmt.Sprintf("Your approval is recorded: %s. The deployment stops at the %s approval.", so, ordinal(rule.Approvals)))
 	b.reporterFor(c).reply(fmt.Sprintf(":ballot_box_with_check: %s approved the stop of %s under rule *%s*: %s.",
 		mention(c.user), code(c.conf.DeploymentID), escape(rule.Name), so))
-	b.audit(c.event(evApproved, c.user, "approved", fmt.Sprintf("%d of %d under rule %q", len(approvers), rule.Approvals, rule.Name)))
 }
 
 func ordinal(n int) string {
