@@ -179,7 +179,9 @@ func (b *Bot) locate(ctx context.Context, log zerolog.Logger, to recipient, req 
 	places := b.deploy.Places()
 	if req.Region != "" {
 		// A console link's region decides: only places there count.
-		found, failed, places = inRegion(found, req.Region), failuresIn(failed, req.Region), placesIn(places, req.Region)
+		found = only(found, func(d deploy.Deployment) bool { return d.Place.Region == req.Region })
+		failed = only(failed, func(f deploy.PlaceFailure) bool { return f.Place.Region == req.Region })
+		places = only(places, func(p deploy.Place) bool { return p.Region == req.Region })
 		if len(places) == 0 {
 			return fail("region_not_searched", fmt.Sprintf("That link is for region %s, which I am not configured to search (I search %s). Nothing was stopped.",
 				code(req.Region), placeList(b.deploy.Places())))
@@ -218,34 +220,9 @@ func (b *Bot) locate(ctx context.Context, log zerolog.Logger, to recipient, req 
 	return fail("lookup_failed", reply)
 }
 
-func inRegion(ds []deploy.Deployment, region string) []deploy.Deployment {
-	var out []deploy.Deployment
-	for _, d := range ds {
-		if d.Place.Region == region {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-func failuresIn(fs []deploy.PlaceFailure, region string) []deploy.PlaceFailure {
-	var out []deploy.PlaceFailure
-	for _, f := range fs {
-		if f.Place.Region == region {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func placesIn(ps []deploy.Place, region string) []deploy.Place {
-	var out []deploy.Place
-	for _, p := range ps {
-		if p.Region == region {
-			out = append(out, p)
-		}
-	}
-	return out
+// only is xs without the elements keep rejects; xs is not changed.
+func only[T any](xs []T, keep func(T) bool) []T {
+	return slices.DeleteFunc(slices.Clone(xs), func(x T) bool { return !keep(x) })
 }
 
 func placeList(places []deploy.Place) string {
