@@ -133,7 +133,7 @@ func (b *Bot) request(ctx context.Context, log zerolog.Logger, to recipient, req
 			ev.Outcome = "bot_not_in_channel"
 			reply = fmt.Sprintf("I am not a member of this channel, so I cannot ask for confirmation here and nothing was stopped. "+
 				"Invite me with `/invite @stopdeploy` (or run the command in a channel I am in), then run `%s` again.", req.Command())
-			b.respond(ctx, log, to.responseURL, reply)
+			b.respond(ctx, log, to.responseURL, slack.MsgOptionText(reply, false))
 		} else {
 			b.tell(ctx, log, to, reply)
 		}
@@ -795,24 +795,31 @@ type recipient struct {
 // tell sends an ephemeral message to one user. chat.postEphemeral fails where
 // the bot is not a channel member; the payload's response_url still works there.
 func (b *Bot) tell(ctx context.Context, log zerolog.Logger, to recipient, text string) {
-	text = limit(text, maxText)
-	_, err := b.slack.PostEphemeralContext(ctx, to.channel, to.user, slack.MsgOptionText(text, false))
+	b.tellBlocks(ctx, log, to, text, nil)
+}
+
+// tellBlocks is tell with blocks; text is then the notification's fallback.
+func (b *Bot) tellBlocks(ctx context.Context, log zerolog.Logger, to recipient, text string, blocks []slack.Block) {
+	opts := []slack.MsgOption{slack.MsgOptionText(limit(text, maxText), false)}
+	if blocks != nil {
+		opts = append(opts, slack.MsgOptionBlocks(blocks...))
+	}
+	_, err := b.slack.PostEphemeralContext(ctx, to.channel, to.user, opts...)
 	if err == nil {
 		return
 	}
 	log.Debug().Err(err).Msg("chat.postEphemeral failed; answering through response_url")
-	b.respond(ctx, log, to.responseURL, text)
+	b.respond(ctx, log, to.responseURL, opts...)
 }
 
 // respond answers through a response_url, visible only to the user.
-func (b *Bot) respond(ctx context.Context, log zerolog.Logger, responseURL, text string) {
+func (b *Bot) respond(ctx context.Context, log zerolog.Logger, responseURL string, content ...slack.MsgOption) {
 	if responseURL == "" {
 		log.Error().Msg("could not answer the user: no response_url")
 		return
 	}
-	_, _, err := b.slack.PostMessageContext(ctx, "",
-		slack.MsgOptionResponseURL(responseURL, slack.ResponseTypeEphemeral), slack.MsgOptionText(text, false))
-	if err != nil {
+	opts := append([]slack.MsgOption{slack.MsgOptionResponseURL(responseURL, slack.ResponseTypeEphemeral)}, content...)
+	if _, _, err := b.slack.PostMessageContext(ctx, "", opts...); err != nil {
 		log.Error().Err(withoutURL(err)).Msg("could not answer the user through response_url")
 	}
 }

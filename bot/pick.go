@@ -95,24 +95,6 @@ func (b *Bot) handlePick(ctx context.Context, cb slack.InteractionCallback, a *s
 	b.obs.Command(outcome)
 }
 
-// tellBlocks is tell with blocks; text is the notification's fallback.
-func (b *Bot) tellBlocks(ctx context.Context, log zerolog.Logger, to recipient, text string, blocks []slack.Block) {
-	_, err := b.slack.PostEphemeralContext(ctx, to.channel, to.user, slack.MsgOptionText(limit(text, maxText), false), slack.MsgOptionBlocks(blocks...))
-	if err == nil {
-		return
-	}
-	log.Debug().Err(err).Msg("chat.postEphemeral failed; answering through response_url")
-	if to.responseURL == "" {
-		log.Error().Msg("could not answer the user: no response_url")
-		return
-	}
-	_, _, err = b.slack.PostMessageContext(ctx, "", slack.MsgOptionResponseURL(to.responseURL, slack.ResponseTypeEphemeral),
-		slack.MsgOptionText(limit(text, maxText), false), slack.MsgOptionBlocks(blocks...))
-	if err != nil {
-		log.Error().Err(withoutURL(err)).Msg("could not answer the user through response_url")
-	}
-}
-
 // list answers /stopdeploy list: the active deployments the user may stop,
 // newest first, each a row to pick; those they may not stop are counted,
 // not shown, and places that could not be searched are named.
