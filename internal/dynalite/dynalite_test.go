@@ -7,6 +7,8 @@ package dynalite_test
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -613,5 +615,30 @@ func BenchmarkGetItem(b *testing.B) {
 		if _, err := client.GetItem(b.Context(), in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestServer_SurvivesAClientHangingUp: a client that closes its connection
+// in the middle of a request body (a bot process being stopped) ends that
+// request only; dynalite alone would crash (server.js says why).
+func TestServer_SurvivesAClientHangingUp(t *testing.T) {
+	srv := dynalite.Start(t)
+	client := srv.Client(t)
+	dynalite.CreateTable(t, client, table)
+	for range 3 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(srv.Endpoint(), "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: dynalite\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\nContent-Length: 1000\r\n\r\n{\"TableName\":")
+		// Hang up before the body is complete.
+		if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, conn) // dynalite answers or closes
+		conn.Close()
+	}
+	if _, err := client.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(table)}); err != nil {
+		t.Fatalf("dynalite did not survive clients hanging up: %v\n%s", err, srv.Output())
 	}
 }

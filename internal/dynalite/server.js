@@ -25,6 +25,19 @@ const options = Object.assign(
 )
 delete options.path // in memory only (memory-level): no LevelDB files on disk
 
+// dynalite rethrows a request's 'error' event (index.js: req.on('error',
+// function (err) { throw err })), so a client that hangs up mid-request, as
+// a bot process does when it is stopped, would crash the whole server; real
+// DynamoDB only loses that request. Such an error ends that request alone.
+process.on('uncaughtException', (err) => {
+  if (err && (err.code === 'ECONNRESET' || err.message === 'aborted')) {
+    console.error(`dynalite: a client hung up mid-request (${err.message}); serving on`)
+    return
+  }
+  console.error((err && err.stack) || String(err))
+  process.exit(1)
+})
+
 const server = dynalite(options)
 server.on('error', (err) => {
   console.error(err.stack || String(err))
