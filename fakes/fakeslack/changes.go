@@ -12,6 +12,7 @@ const (
 	ChangeAck            ChangeKind = "ack"             // an ack arrived
 	ChangeConnectionUp   ChangeKind = "connection_up"   // a connection was sent hello
 	ChangeConnectionDown ChangeKind = "connection_down" // a connection closed
+	ChangePong           ChangeKind = "pong"            // a PONG arrived
 	ChangeCall           ChangeKind = "call"            // a request was recorded
 	ChangeWorkspace      ChangeKind = "workspace"       // users, channels or groups changed
 	ChangeClosed         ChangeKind = "closed"          // the server is closing

@@ -175,6 +175,7 @@ func (s *Server) handleSocket(w http.ResponseWriter, r *http.Request) {
 	ws.SetPongHandler(func(string) error {
 		s.mu.Lock()
 		c.pongs++
+		s.notifyLocked(Change{Kind: ChangePong, Conn: c.index})
 		s.mu.Unlock()
 		return nil
 	})
