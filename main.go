@@ -23,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/stopdeploy/stopdeploy/auth"
 	"github.com/stopdeploy/stopdeploy/bot"
@@ -31,6 +30,7 @@ import (
 	"github.com/stopdeploy/stopdeploy/metrics"
 	"github.com/stopdeploy/stopdeploy/policy"
 	"github.com/stopdeploy/stopdeploy/sandbox"
+	"github.com/stopdeploy/stopdeploy/socket"
 	"github.com/stopdeploy/stopdeploy/state"
 )
 
@@ -266,12 +266,8 @@ func newSlackAPI(cfg config, logger zerolog.Logger, opts ...slack.Option) *slack
 // newBot wires the production dependencies. obs may be nil.
 func newBot(cfg config, pol *policy.Policy, places *deploy.Places, store *state.Store, logger zerolog.Logger, obs bot.Observer) *bot.Bot {
 	api := newSlackAPI(cfg, logger)
-	smc := socketmode.New(api,
-		socketmode.OptionLog(slackLogger(logger)),
-		socketmode.OptionDebug(logger.GetLevel() <= zerolog.DebugLevel),
-	)
 	deps := bot.Deps{
-		Socket: smc,
+		Socket: socket.New(api),
 		Slack:  api,
 		// Its own connections: answers to a flood of requests cannot make
 		// a stop's thread reply and card wait for a connection.

@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -15,11 +14,11 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/stopdeploy/stopdeploy/commands"
 	"github.com/stopdeploy/stopdeploy/deploy"
 	"github.com/stopdeploy/stopdeploy/policy"
+	"github.com/stopdeploy/stopdeploy/socket"
 )
 
 // Config holds the bot's behaviour settings.
@@ -41,10 +40,11 @@ type Config struct {
 	AWSCallTimeout time.Duration
 }
 
-// socket is the Socket Mode connection: *socketmode.Client.
-type socket interface {
-	RunContext(ctx context.Context) error
-	AckCtx(ctx context.Context, envelopeID string, payload any) error
+// socketConn is the Socket Mode connection: *socket.Client, which has
+// acknowledged every envelope before the bot sees it.
+type socketConn interface {
+	Run(ctx context.Context) error
+	Events() <-chan socket.Event
 }
 
 // slackAPI is the Web API the flow calls: *slack.Client.
@@ -66,14 +66,14 @@ type stopper interface {
 }
 
 var (
-	_ socket   = (*socketmode.Client)(nil)
+	_ socketConn = (*socket.Client)(nil)
 	_ slackAPI = (*slack.Client)(nil)
 	_ stopper  = (*deploy.Places)(nil)
 )
 
 // Deps are the bot's collaborators.
 type Deps struct {
-	Socket *socketmode.Client
+	Socket socketConn
 	Slack  slackAPI
 	// Reports, optional, is the client for a stop's record (thread, card,
 	// audit channel). Give it connections of its own, and no flood of
@@ -97,8 +97,7 @@ type Deps struct {
 // travels in Slack messages, so several Bots may share one app.
 type Bot struct {
 	cfg    Config
-	socket socket
-	events <-chan socketmode.Event
+	socket socketConn
 	slack  slackAPI
 	// reportSlack writes the record of what was done: thread replies, card
 	// updates and the audit channel.
@@ -186,7 +185,7 @@ func New(cfg Config, deps Deps) *Bot {
 		reportCtx: context.Background(),
 	}
 	if deps.Socket != nil {
-		b.socket, b.events = deps.Socket, deps.Socket.Events
+		b.socket = deps.Socket
 	}
 	if b.now == nil {
 		b.now = time.Now
@@ -250,7 +249,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	socketCtx, stopSocket := context.WithCancel(ctx)
 	defer stopSocket()
 	socketDone := make(chan error, 1)
-	go func() { socketDone <- b.socket.RunContext(socketCtx) }()
+	go func() { socketDone <- b.socket.Run(socketCtx) }()
 
 	var runErr error
 loop:
@@ -264,8 +263,8 @@ loop:
 			}
 			socketDone = nil
 			break loop
-		case evt := <-b.events:
-			if j := b.dispatch(ctx, workCtx, evt, time.Now()); j.handle != nil {
+		case evt := <-b.socket.Events():
+			if j := b.dispatch(ctx, workCtx, evt); j.handle != nil {
 				b.start(workCtx, j)
 			}
 		}
@@ -331,73 +330,49 @@ type job struct {
 	to     recipient
 }
 
-// dispatch runs in the event loop, so it only acknowledges and returns the
-// work to do: slow work here would delay every other envelope.
-func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socketmode.Event, received time.Time) job {
-	switch evt.Type {
-	case socketmode.EventTypeSlashCommand:
-		cmd, ok := evt.Data.(slack.SlashCommand)
-		b.ack(evt.Request, received)
-		if !ok {
-			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
-			return job{}
-		}
-		to := recipient{channel: cmd.ChannelID, user: cmd.UserID, responseURL: cmd.ResponseURL}
-		return b.admit(b.commands, "slash_command", to, func(ctx context.Context) { b.handleCommand(ctx, cmd) })
-	case socketmode.EventTypeInteractive:
-		cb, ok := evt.Data.(slack.InteractionCallback)
-		b.ack(evt.Request, received)
-		if !ok {
-			b.log.Warn().Str("type", string(evt.Type)).Msg("skipped envelope with unexpected payload")
-			return job{}
-		}
-		to := recipient{channel: cb.Channel.ID, user: cb.User.ID, responseURL: cb.ResponseURL}
-		return b.admit(b.clicks, "interactive", to, func(ctx context.Context) { b.handleInteraction(runCtx, ctx, cb) })
-	case socketmode.EventTypeEventsAPI:
-		b.ack(evt.Request, received)
-		b.log.Debug().Msg("skipped Events API envelope: the bot subscribes to no events")
-	case socketmode.EventTypeErrorBadMessage:
-		// Slack would resend an unacknowledged envelope; acknowledge what can
-		// be identified, then skip it.
-		var bad struct {
-			EnvelopeID string `json:"envelope_id"`
-			Type       string `json:"type"`
-		}
-		if m, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {
-			_ = json.Unmarshal(m.Message, &bad)
-			b.log.Warn().Err(m.Cause).Str("envelope_type", bad.Type).Msg("skipped malformed or unknown envelope")
-		}
-		if bad.EnvelopeID != "" {
-			b.ack(&socketmode.Request{EnvelopeID: bad.EnvelopeID}, received)
-		}
-	case socketmode.EventTypeIncomingError:
-		// A frame that is not JSON is skipped on a live connection; any other
-		// read error means the socket is gone and slack-go reconnects.
-		if e, ok := evt.Data.(*slack.IncomingEventError); ok {
-			var syntax *json.SyntaxError
-			if errors.As(e.ErrorObj, &syntax) {
-				b.log.Warn().Err(e.ErrorObj).Msg("skipped malformed envelope")
+// dispatch runs in the event loop, so it only decodes and returns the work
+// to do: slow work here would delay every other envelope. The socket client
+// has acknowledged each envelope already (socket.go says why there).
+func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socket.Event) job {
+	switch evt.Kind {
+	case socket.Envelope:
+		b.acked(evt)
+		b.gate.arrived(evt.Received)
+		switch evt.Type {
+		case socket.TypeSlashCommands:
+			var cmd slack.SlashCommand
+			if err := json.Unmarshal(evt.Payload, &cmd); err != nil {
+				b.log.Warn().Err(err).Str("envelope_type", evt.Type).Msg("skipped malformed or unknown envelope")
 				return job{}
 			}
-			// Not a health signal: it can come from the old connection's reader
-			// after the new one's hello. Connecting marks every reconnect.
-			b.log.Debug().Err(e.ErrorObj).Msg("socket read failed; reconnecting")
+			to := recipient{channel: cmd.ChannelID, user: cmd.UserID, responseURL: cmd.ResponseURL}
+			return b.admit(b.commands, "slash_command", to, func(ctx context.Context) { b.handleCommand(ctx, cmd) })
+		case socket.TypeInteractive:
+			var cb slack.InteractionCallback
+			if err := json.Unmarshal(evt.Payload, &cb); err != nil {
+				b.log.Warn().Err(err).Str("envelope_type", evt.Type).Msg("skipped malformed or unknown envelope")
+				return job{}
+			}
+			to := recipient{channel: cb.Channel.ID, user: cb.User.ID, responseURL: cb.ResponseURL}
+			return b.admit(b.clicks, "interactive", to, func(ctx context.Context) { b.handleInteraction(runCtx, ctx, cb) })
+		case socket.TypeEventsAPI:
+			b.log.Debug().Msg("skipped Events API envelope: the bot subscribes to no events")
+		default:
+			// Acknowledged all the same: Slack would resend it.
+			b.log.Warn().Str("envelope_type", evt.Type).Msg("skipped malformed or unknown envelope")
 		}
-	case socketmode.EventTypeConnecting:
+	case socket.Malformed:
+		b.log.Warn().Err(evt.Err).Msg("skipped malformed envelope")
+	case socket.Connecting:
 		b.obs.Connection(false)
-		b.log.Debug().Msg("connecting to Slack")
-	case socketmode.EventTypeConnectionError:
+		b.log.Debug().Int("attempt", evt.Attempt).Msg("connecting to Slack")
+	case socket.ConnectFailed:
 		b.obs.Connection(false)
-		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
-			b.log.Warn().Err(e.ErrorObj).Int("attempt", e.Attempt).Dur("backoff", e.Backoff).Msg("could not connect to Slack; retrying")
-		}
-	case socketmode.EventTypeConnected:
+		b.log.Warn().Err(evt.Err).Int("attempt", evt.Attempt).Dur("backoff", evt.Backoff).Msg("could not connect to Slack; retrying")
+	case socket.Connected:
 		b.log.Debug().Msg("socket connected; waiting for hello")
-	case socketmode.EventTypeHello:
-		n := 0
-		if evt.Request != nil {
-			n = evt.Request.NumConnections
-		}
+	case socket.Hello:
+		n := evt.NumConnections
 		if n > 1 && b.store == nil {
 			b.log.Warn().Int("num_connections", n).Msg("several processes share this app but STOPDEPLOY_STATE_TABLE is not set: " +
 				"two presses on two processes at the same instant can both act (a Stop and a Cancel, two Stops), " +
@@ -406,15 +381,31 @@ func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socketmode.Event, re
 		// After the warning, so that whoever waits for this line sees both.
 		b.log.Info().Int("num_connections", n).Msg("connected to Slack")
 		b.obs.Connection(true)
-	case socketmode.EventTypeInvalidAuth:
+	case socket.Disconnect:
 		b.obs.Connection(false)
-		b.log.Error().Msg("Slack refused the app token (invalid_auth)")
-	case socketmode.EventTypeErrorWriteFailed:
-		b.log.Warn().Msg("could not write to the socket; an acknowledgement may be lost")
-	default:
-		b.log.Debug().Str("type", string(evt.Type)).Msg("ignored socket mode event")
+		b.log.Info().Str("reason", evt.Reason).Msg("Slack asked for a new connection; reconnecting")
+	case socket.Dropped:
+		b.obs.Connection(false)
+		b.log.Warn().Err(evt.Err).Msg("lost the connection to Slack; reconnecting")
+	case socket.Refused:
+		b.obs.Connection(false)
+		b.log.Error().Err(evt.Err).Msg("Slack refused the app token")
 	}
 	return job{}
+}
+
+// acked records an envelope's acknowledgement: Slack shows the user an
+// error if it waits more than 3 seconds. The time observed runs from the
+// frame being read to its ack being written.
+func (b *Bot) acked(evt socket.Event) {
+	if evt.EnvelopeID == "" {
+		return
+	}
+	if evt.AckErr != nil {
+		b.log.Error().Err(evt.AckErr).Str("envelope_id", evt.EnvelopeID).Msg("could not acknowledge envelope")
+		return
+	}
+	b.obs.Acked(evt.Acked)
 }
 
 // admit returns the job for an acknowledged envelope if its caps allow it.
@@ -437,23 +428,6 @@ func (b *Bot) admit(a *admission, what string, to recipient, handle func(context
 		defer leave()
 		handle(ctx)
 	}, to}
-}
-
-// ack acknowledges an envelope at once: Slack shows the user an error if
-// it waits more than 3 seconds. The time observed runs from the event loop
-// receiving the envelope to the ack being queued for the socket: what this
-// process adds (slack-go writes it next; benchmarks measure the wire).
-func (b *Bot) ack(req *socketmode.Request, received time.Time) {
-	if req == nil || req.EnvelopeID == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := b.socket.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
-		b.log.Error().Err(err).Str("envelope_id", req.EnvelopeID).Msg("could not acknowledge envelope")
-		return
-	}
-	b.obs.Acked(time.Since(received))
 }
 
 // start runs each job in its own goroutine once it has a handler slot

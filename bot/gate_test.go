@@ -123,3 +123,66 @@ func TestGate_AJobBackFromASlowCallDoesNotWait(t *testing.T) {
 	wait(t, back, "the first job's return from its call, with no slot free")
 	close(hold)
 }
+
+func TestGate_ABurstHoldsWorkUntilTheSocketIsQuiet(t *testing.T) {
+	t.Run("envelopes apart start at once", func(t *testing.T) {
+		g := &gate{slots: 2}
+		t0 := time.Now()
+		g.arrived(t0)
+		g.arrived(t0.Add(burstGap))
+		g.arrived(t0.Add(3 * burstGap))
+		if g.holding {
+			t.Fatal("holding work for envelopes burstGap apart, want a lone request to start at once")
+		}
+	})
+	// The clock is the test's, and the test calls check as the timer would.
+	clocked := func() (*gate, *time.Time) {
+		now := time.Now()
+		return &gate{slots: 2, now: func() time.Time { return now }}, &now
+	}
+	queued := func(g *gate) int {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.clicks) + len(g.commands)
+	}
+	t.Run("held until quiet", func(t *testing.T) {
+		g, now := clocked()
+		started := make(chan string, 2)
+		run := func(name string) func(s *slot) {
+			return func(s *slot) { defer s.leave(); started <- name }
+		}
+		g.arrived(*now)
+		g.enter(job{what: "slash_command"}, run("alone"))
+		wait(t, started, "the first envelope's job, which came alone")
+		*now = now.Add(burstGap / 2)
+		g.arrived(*now)
+		g.enter(job{what: "slash_command"}, run("second"))
+		*now = now.Add(quietGap - time.Nanosecond)
+		g.check()
+		if n := queued(g); n != 1 {
+			t.Fatalf("%d jobs queued before the socket was quiet for quietGap, want 1", n)
+		}
+		*now = now.Add(time.Nanosecond)
+		g.check()
+		if got := wait(t, started, "the second job, once the socket is quiet"); got != "second" {
+			t.Errorf("started %s", got)
+		}
+	})
+	t.Run("held for at most maxHold while envelopes keep coming", func(t *testing.T) {
+		g, now := clocked()
+		started := make(chan struct{}, 1)
+		g.arrived(*now)
+		g.arrived(*now)
+		since := *now
+		g.enter(job{what: "interactive"}, func(s *slot) { defer s.leave(); started <- struct{}{} })
+		for now.Sub(since) < maxHold {
+			if n := queued(g); n != 1 {
+				t.Fatalf("the job left the queue after %v of envelopes, before maxHold", now.Sub(since))
+			}
+			*now = now.Add(burstGap / 5)
+			g.arrived(*now)
+			g.check()
+		}
+		wait(t, started, "the job, after maxHold")
+	})
+}
