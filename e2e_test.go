@@ -527,3 +527,20 @@ func waitPast(t *testing.T, deadline time.Time) {
 		<-time.After(d + 10*time.Millisecond)
 	}
 }
+
+// TestE2E_RefusalRecordedBeforeSlackAnswers: the audit trail does not wait
+// for Slack. A refusal is logged while its private answer is still on its
+// way (here Slack takes 30 s to take it).
+func TestE2E_RefusalRecordedBeforeSlackAnswers(t *testing.T) {
+	w := newWorld(t)
+	bot := w.start("bot", nil)
+	w.slack.SetLatency("chat.postEphemeral", 30*time.Second)
+	w.slack.SetLatency("response_url", 30*time.Second)
+	w.command(mallory, deploys, running)
+	if got := bot.auditLine("refused", running).str("outcome"); got != "user_not_allowed" {
+		t.Errorf("refusal outcome = %q, want user_not_allowed", got)
+	}
+	if n := w.slack.CountMessages(func(m fakeslack.Message) bool { return m.Ephemeral && m.VisibleTo == mallory }); n != 0 {
+		t.Errorf("%d answers to mallory before the audit line: want it recorded while Slack is slow", n)
+	}
+}

@@ -758,10 +758,11 @@ func (b *Bot) refuse(ctx context.Context, log zerolog.Logger, to recipient, ev a
 	if d.Reason == "" {
 		d.Reason = "I could not check whether you may do this, so I will not. Try again in a minute."
 	}
-	b.tell(ctx, log, to, d.Reason)
+	// Recorded first: the audit trail must not wait for Slack to answer.
 	ev.Event, ev.Outcome, ev.Detail = evRefused, firstNonEmpty(d.Code, "auth_error"), what
 	b.audit(ev)
 	b.obs.Refused(ev.Outcome)
+	b.tell(ctx, log, to, d.Reason)
 }
 
 // directMessage names the kind of conversation a command came from when it
