@@ -41,7 +41,7 @@ const (
 	ioGrace      = 2 * time.Millisecond
 
 	burstGap = 500 * time.Microsecond
-	quietGap = time.Millisecond
+	quietGap = 3 * time.Millisecond
 	maxHold  = 50 * time.Millisecond
 )
 

@@ -2,7 +2,7 @@
 // the connection (apps.connections.open, then a WebSocket), answers Slack's
 // PINGs, reconnects when Slack asks or the socket dies, and acknowledges
 // every envelope in the goroutine that read it, before anything else is
-// done with it.
+// done with it, and then hands the envelope to the consumer.
 //
 // Why not slack-go's socketmode client: an envelope there passes through
 // four goroutines before its ack is written (reader, request handler, the
@@ -12,8 +12,14 @@
 // another: p99 several times the floor of a client that only echoes
 // (README, Performance). Slack wants the ack within 3 seconds and this bot
 // never answers in it (every ack is bare), so here the ack is the first
-// thing done with a frame, and the payload is decoded later, by the
-// consumer, off the ack path.
+// thing done with a frame: the reader finds the envelope_id, the type and
+// the payload by stepping over the frame (scan.go, a microsecond or two
+// where encoding/json takes ten), writes the ack, and gives the consumer
+// the payload undecoded. In a burst envelopes queue behind this serial
+// work, and the bot's work and the fake's (or Slack's) share the cores
+// with it: every microsecond of it is paid by every envelope behind.
+// (Handing each envelope to another goroutine to decode cost more than it
+// saved: a wake-up per envelope, and no fewer instructions in all.)
 package socket
 
 import (
@@ -108,15 +114,13 @@ const (
 	// Tier 1 method (1+ a minute), so a reconnect storm must slow down.
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Minute
-	// events buffers envelopes between the reader and the consumer.
-	events = 64
 )
 
 // Client is one Socket Mode connection, reconnected as needed.
 type Client struct {
 	api    Opener
 	dialer *websocket.Dialer
-	events chan Event
+	handle func(Event)
 	// pingTimeout is pingTimeout but for tests.
 	pingTimeout time.Duration
 }
@@ -129,36 +133,39 @@ func New(api Opener) *Client {
 			Proxy:            http.ProxyFromEnvironment,
 			HandshakeTimeout: 30 * time.Second,
 		},
-		events:      make(chan Event, events),
 		pingTimeout: pingTimeout,
 	}
 }
 
-// Events are the connection's events, in order. Read them promptly: while
-// the buffer is full the connection is not read, so nothing is acknowledged.
-func (c *Client) Events() <-chan Event { return c.events }
-
 // Run connects and reads until ctx ends (returning ctx's error) or Slack
-// refuses the app token (returning why).
-func (c *Client) Run(ctx context.Context) error {
+// refuses the app token (returning why). It calls handle with every event,
+// in order, from its own goroutine, the one that reads the socket: handle
+// must be quick, for the next frame is read (and acknowledged) when it
+// returns. Call Run once.
+func (c *Client) Run(ctx context.Context, handle func(Event)) error {
+	c.handle = handle
+	return c.run(ctx)
+}
+
+func (c *Client) run(ctx context.Context) error {
 	attempt := 0
 	for {
 		attempt++
-		c.emit(ctx, Event{Kind: Connecting, Attempt: attempt})
+		c.handle(Event{Kind: Connecting, Attempt: attempt})
 		conn, err := c.dial(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if refused(err) {
-				c.emit(ctx, Event{Kind: Refused, Err: err})
+				c.handle(Event{Kind: Refused, Err: err})
 				return err
 			}
 			wait := backoff(attempt)
 			if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
 				wait = max(wait, rl.RetryAfter)
 			}
-			c.emit(ctx, Event{Kind: ConnectFailed, Err: err, Attempt: attempt, Backoff: wait})
+			c.handle(Event{Kind: ConnectFailed, Err: err, Attempt: attempt, Backoff: wait})
 			select {
 			case <-time.After(wait):
 				continue
@@ -167,16 +174,16 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 		}
 		attempt = 0
-		c.emit(ctx, Event{Kind: Connected})
+		c.handle(Event{Kind: Connected})
 		err = c.read(ctx, conn)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		var asked disconnectError
 		if errors.As(err, &asked) {
-			c.emit(ctx, Event{Kind: Disconnect, Type: TypeDisconnect, Reason: asked.reason})
+			c.handle(Event{Kind: Disconnect, Type: TypeDisconnect, Reason: asked.reason})
 		} else {
-			c.emit(ctx, Event{Kind: Dropped, Err: err})
+			c.handle(Event{Kind: Dropped, Err: err})
 		}
 	}
 }
@@ -268,26 +275,32 @@ func (c *Client) read(ctx context.Context, conn *websocket.Conn) error {
 			return err
 		}
 		received := time.Now()
-		var h header
-		if err := json.Unmarshal(frame, &h); err != nil {
-			c.emit(ctx, Event{Kind: Malformed, Err: err, Received: received})
-			continue
+		id, typ, payload, ok := topLevel(frame)
+		if !ok || typ == TypeHello || typ == TypeDisconnect {
+			// Not an object the scan can walk, or one of the two frames
+			// whose other fields matter: decode it, the slow way.
+			var h header
+			if err := json.Unmarshal(frame, &h); err != nil {
+				c.handle(Event{Kind: Malformed, Err: err, Received: received})
+				continue
+			}
+			switch h.Type {
+			case TypeHello:
+				c.handle(Event{Kind: Hello, Type: h.Type, NumConnections: h.NumConnections, Received: received})
+				continue
+			case TypeDisconnect:
+				// Slack sends new envelopes to the other connections, or
+				// holds them until this one is replaced.
+				return disconnectError{h.Reason}
+			}
+			id, typ, payload = h.EnvelopeID, h.Type, h.Payload
 		}
-		evt := Event{Kind: Envelope, Type: h.Type, EnvelopeID: h.EnvelopeID, Payload: h.Payload, Received: received}
-		if h.EnvelopeID != "" {
-			evt.AckErr = c.ack(conn, h.EnvelopeID)
+		evt := Event{Kind: Envelope, Type: typ, EnvelopeID: id, Payload: payload, Received: received}
+		if id != "" {
+			evt.AckErr = c.ack(conn, id)
 			evt.Acked = time.Since(received)
 		}
-		switch h.Type {
-		case TypeHello:
-			c.emit(ctx, Event{Kind: Hello, Type: h.Type, NumConnections: h.NumConnections, Received: received})
-		case TypeDisconnect:
-			// Slack sends new envelopes to the other connections, or holds
-			// them until this one is replaced.
-			return disconnectError{h.Reason}
-		default:
-			c.emit(ctx, evt)
-		}
+		c.handle(evt)
 	}
 }
 
@@ -300,12 +313,4 @@ func (c *Client) ack(conn *websocket.Conn, envelopeID string) error {
 		return err
 	}
 	return conn.WriteMessage(websocket.TextMessage, frame)
-}
-
-// emit hands evt to the consumer; the reader waits while the buffer is full.
-func (c *Client) emit(ctx context.Context, evt Event) {
-	select {
-	case c.events <- evt:
-	case <-ctx.Done():
-	}
 }

@@ -36,23 +36,34 @@ func newFake(t *testing.T, opts ...func(*fakeslack.Options)) *fakeslack.Server {
 	return fake
 }
 
-// running is a client connected to fake, its Run's result, and a deadline.
+// running is a client connected to fake, its events, its Run's result, and
+// a deadline.
 type running struct {
-	c    *Client
-	ctx  context.Context
-	done chan error
+	c      *Client
+	ctx    context.Context
+	events chan Event
+	done   chan error
+	// hold, if set, is called with each envelope before it is recorded.
+	hold func(Event)
 }
 
-func start(t *testing.T, fake *fakeslack.Server, app string, tune func(*Client)) *running {
+func start(t *testing.T, fake *fakeslack.Server, app string, tune func(*running)) *running {
 	t.Helper()
 	c := New(slack.New(botToken, slack.OptionAppLevelToken(app), slack.OptionAPIURL(fake.APIURL())))
-	if tune != nil {
-		tune(c)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	runCtx, stop := context.WithCancel(ctx)
-	r := &running{c: c, ctx: ctx, done: make(chan error, 1)}
-	go func() { r.done <- c.Run(runCtx) }()
+	r := &running{c: c, ctx: ctx, events: make(chan Event, 1024), done: make(chan error, 1)}
+	if tune != nil {
+		tune(r)
+	}
+	go func() {
+		r.done <- c.Run(runCtx, func(evt Event) {
+			if r.hold != nil && evt.Kind == Envelope {
+				r.hold(evt)
+			}
+			r.events <- evt
+		})
+	}()
 	t.Cleanup(func() {
 		stop()
 		select {
@@ -70,7 +81,7 @@ func (r *running) next(t *testing.T, kinds ...Kind) Event {
 	t.Helper()
 	for {
 		select {
-		case evt := <-r.c.Events():
+		case evt := <-r.events:
 			for _, k := range kinds {
 				if evt.Kind == k {
 					return evt
@@ -82,11 +93,17 @@ func (r *running) next(t *testing.T, kinds ...Kind) Event {
 	}
 }
 
-// The ack is written by the goroutine that read the frame: it does not wait
-// for the consumer, which here has not read a single event since hello.
-func TestClient_AcksBeforeTheConsumerReads(t *testing.T) {
+// The ack is written before the consumer sees the envelope: here the
+// consumer does not return from any envelope until its ack has arrived.
+func TestClient_AcksBeforeTheConsumerSeesTheEnvelope(t *testing.T) {
 	fake := newFake(t)
-	r := start(t, fake, appToken, nil)
+	r := start(t, fake, appToken, func(r *running) {
+		r.hold = func(evt Event) {
+			if _, err := fake.WaitAck(r.ctx, evt.EnvelopeID); err != nil {
+				t.Errorf("envelope %s handed over before its ack: %v", evt.EnvelopeID, err)
+			}
+		}
+	})
 	if hello := r.next(t, Hello); hello.NumConnections != 1 {
 		t.Errorf("hello num_connections = %d, want 1", hello.NumConnections)
 	}
@@ -95,9 +112,6 @@ func TestClient_AcksBeforeTheConsumerReads(t *testing.T) {
 		id, err := fake.SendSlashCommand(r.ctx, fakeslack.SlashCommand{UserID: alice, ChannelID: deploys, Text: "d-" + strings.Repeat("A", i+1)})
 		if err != nil {
 			t.Fatal(err)
-		}
-		if _, err := fake.WaitAck(r.ctx, id); err != nil {
-			t.Fatalf("envelope %d not acknowledged while nobody reads the events: %v", i, err)
 		}
 		ids = append(ids, id)
 	}
@@ -156,7 +170,7 @@ func TestClient_ReconnectsWhenAskedOrDropped(t *testing.T) {
 func TestClient_PingsKeepTheConnectionTheirAbsenceEndsIt(t *testing.T) {
 	t.Run("pinged", func(t *testing.T) {
 		fake := newFake(t, func(o *fakeslack.Options) { o.PingInterval = 10 * time.Millisecond })
-		r := start(t, fake, appToken, func(c *Client) { c.pingTimeout = 100 * time.Millisecond })
+		r := start(t, fake, appToken, func(r *running) { r.c.pingTimeout = 100 * time.Millisecond })
 		r.next(t, Hello)
 		// 30 PINGs answered: three times the timeout, and still one connection.
 		if err := fake.WaitUntil(r.ctx, "30 PONGs", func() bool {
@@ -171,7 +185,7 @@ func TestClient_PingsKeepTheConnectionTheirAbsenceEndsIt(t *testing.T) {
 	})
 	t.Run("silent", func(t *testing.T) {
 		fake := newFake(t, func(o *fakeslack.Options) { o.PingInterval = time.Hour })
-		r := start(t, fake, appToken, func(c *Client) { c.pingTimeout = 100 * time.Millisecond })
+		r := start(t, fake, appToken, func(r *running) { r.c.pingTimeout = 100 * time.Millisecond })
 		r.next(t, Hello)
 		evt := r.next(t, Dropped)
 		if evt.Err == nil || !strings.Contains(evt.Err.Error(), "no PING") {
