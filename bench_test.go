@@ -344,37 +344,60 @@ func BenchmarkConcurrentRequests(b *testing.B) {
 
 // BenchmarkEndToEnd: the bot's own overhead with fakes that answer at once,
 // one flow at a time: command → confirmation posted, and click →
-// StopDeployment received → result in the thread.
+// StopDeployment received → result in the thread. The same flows then go
+// to floorBot, the loopback floor of those paths, measured the same way:
+// the floor-ratio figures are what the bot adds, in one run.
 func BenchmarkEndToEnd(b *testing.B) {
 	const flows = 100
 	w := benchWorld(b, 0)
 	p := w.start("bot", map[string]string{"STOPDEPLOY_FOLLOW_INTERVAL": "10m"})
-	var toConfirmation, toStop, toReply []time.Duration
+	waitConnections(b, w, 1)
+	floor := floorBot(b, w)
+	var bot, lean idleTimes
 	n := 0
-	cpuBefore := cpuTime(b, p.cmd.Process.Pid)
+	var cpu time.Duration
 	for b.Loop() {
+		before := cpuTime(b, p.cmd.Process.Pid)
 		for range flows {
 			n++
-			id := fmt.Sprintf("d-E2E%06d", n)
-			w.cd.Put(fakecodedeploy.Deployment{ID: id, Application: "checkout", Group: "production", Status: "InProgress"})
-			sent := time.Now()
-			w.command(alice, deploys, id)
-			conf := w.confirmation(deploys, id)
-			toConfirmation = append(toConfirmation, time.Since(sent))
-
-			clicked := time.Now()
-			w.click(alice, conf, "stop")
-			calls := w.waitCalls("StopDeployment", id, 1)
-			w.threadReply(conf, "CodeDeploy answered")
-			toStop = append(toStop, calls[0].At.Sub(clicked))
-			toReply = append(toReply, time.Since(clicked))
+			bot.flow(w, fmt.Sprintf("d-E2E%06d", n), fakeslack.ToConnection(0))
+		}
+		cpu += cpuTime(b, p.cmd.Process.Pid) - before
+		for range flows {
+			n++
+			lean.flow(w, fmt.Sprintf("d-E2E%06d", n), fakeslack.ToConnection(floor))
 		}
 	}
-	reportLatency(b, "cmd-to-confirmation", toConfirmation)
-	reportLatency(b, "click-to-stop", toStop)
-	reportLatency(b, "click-to-reply", toReply)
+	reportLatency(b, "cmd-to-confirmation", bot.toConfirmation)
+	reportLatency(b, "click-to-stop", bot.toStop)
+	reportLatency(b, "click-to-reply", bot.toReply)
+	reportLatency(b, "floor-cmd-to-confirmation", lean.toConfirmation)
+	reportLatency(b, "floor-click-to-stop", lean.toStop)
+	p50 := func(s []time.Duration) float64 { m, _, _ := percentiles(s); return float64(m) }
+	b.ReportMetric(p50(bot.toConfirmation)/p50(lean.toConfirmation), "cmd-p50/floor")
+	b.ReportMetric(p50(bot.toStop)/p50(lean.toStop), "click-p50/floor")
 	// The bot's own CPU (user + system) per complete flow: a cost, not a wait.
-	b.ReportMetric(float64((cpuTime(b, p.cmd.Process.Pid)-cpuBefore).Microseconds())/float64(n), "cpu-µs/flow")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(bot.toStop)), "cpu-µs/flow")
+}
+
+// idleTimes are the times of flows sent one at a time.
+type idleTimes struct{ toConfirmation, toStop, toReply []time.Duration }
+
+// flow sends a command for a new deployment id, waits for its
+// confirmation, presses Stop and waits for StopDeployment and the reply.
+func (t *idleTimes) flow(w *world, id string, to fakeslack.DeliveryOption) {
+	w.cd.Put(fakecodedeploy.Deployment{ID: id, Application: "checkout", Group: "production", Status: "InProgress"})
+	sent := time.Now()
+	w.command(alice, deploys, id, to)
+	conf := w.confirmation(deploys, id)
+	t.toConfirmation = append(t.toConfirmation, time.Since(sent))
+
+	clicked := time.Now()
+	w.click(alice, conf, "stop", to)
+	calls := w.waitCalls("StopDeployment", id, 1)
+	w.threadReply(conf, "CodeDeploy answered")
+	t.toStop = append(t.toStop, calls[0].At.Sub(clicked))
+	t.toReply = append(t.toReply, time.Since(clicked))
 }
 
 // cpuTime is the user and system CPU time a process has used so far

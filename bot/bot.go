@@ -357,10 +357,12 @@ func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socket.Event) job {
 			}
 			to := recipient{channel: r.channel, user: r.user, responseURL: r.responseURL}
 			return b.admit(b.clicks, "interactive", to, func(ctx context.Context) {
-				var cb slack.InteractionCallback
-				if b.decode(evt, &cb) {
-					b.handleInteraction(runCtx, ctx, cb)
+				cb, rawBlocks, err := decodeInteraction(evt.Payload)
+				if err != nil {
+					b.log.Warn().Err(err).Str("envelope_type", evt.Type).Msg("skipped malformed or unknown envelope")
+					return
 				}
+				b.handleInteraction(runCtx, ctx, cb, rawBlocks)
 			})
 		case socket.TypeEventsAPI:
 			b.log.Debug().Msg("skipped Events API envelope: the bot subscribes to no events")

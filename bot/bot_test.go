@@ -3,6 +3,7 @@ package bot
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -173,7 +174,7 @@ func TestHandleStop_ConcurrentClicksStopOnce(t *testing.T) {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range 20 {
-		wg.Go(func() { b.handleInteraction(ctx, ctx, clickOn(c, fmt.Sprintf("U0USER%d", i), actionStop)) })
+		wg.Go(func() { b.handleInteraction(ctx, ctx, clickOn(c, fmt.Sprintf("U0USER%d", i), actionStop), nil) })
 	}
 	wg.Wait()
 	b.follows.Wait()
@@ -194,7 +195,7 @@ func TestHandleStop_ExpiredCallsNothing(t *testing.T) {
 	}}
 	b, sl, logs := newTestBot(t, Config{}, s, func() time.Time { return now })
 	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", RequesterID: "U0ALICE", ChannelID: "C0DEPLOYS", ExpiresAt: now}
-	b.handleInteraction(context.Background(), context.Background(), clickOn(c, "U0BOB", actionStop))
+	b.handleInteraction(context.Background(), context.Background(), clickOn(c, "U0BOB", actionStop), nil)
 	b.reports.Wait()
 	if got := sl.matching("update C0DEPLOYS", ""); len(got) != 1 {
 		t.Errorf("updates = %q, want one", got)
@@ -341,5 +342,45 @@ func TestAdmission_CapsTotalAndPerUserAndWarnsOnceAMinute(t *testing.T) {
 	leaves[1]()
 	if leave, _ := a.enter("U1"); leave == nil {
 		t.Error("U1 refused after its handlers ended")
+	}
+}
+
+// A press is decoded without its message's blocks; they are decoded, the
+// same as slack-go decodes them, only when the card is rewritten.
+func TestDecodeInteraction_BlocksLater(t *testing.T) {
+	c := commands.Confirmation{DeploymentID: "d-LGUMS25CC", ExpiresAt: time.Now().Add(time.Hour)}
+	want := clickOn(c, "U0BOB", actionStop)
+	want.Message.Text = "Stop d-LGUMS25CC?"
+	payload, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, raw, err := decodeInteraction(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cb.Message.Blocks.BlockSet) != 0 || raw == nil {
+		t.Fatalf("decoded %d blocks and kept %d bytes, want none decoded and the raw blocks kept", len(cb.Message.Blocks.BlockSet), len(raw))
+	}
+	if cb.User.ID != "U0BOB" || cb.Message.Text != want.Message.Text || cb.Container.MessageTs != want.Container.MessageTs ||
+		len(cb.ActionCallback.BlockActions) != 1 || cb.ActionCallback.BlockActions[0].Value != want.ActionCallback.BlockActions[0].Value {
+		t.Errorf("decoded %+v, want the rest of the press", cb)
+	}
+	later := newCard(nil, raw)
+	if !later.hasButtons() {
+		t.Error("the card's buttons were not found in its raw blocks")
+	}
+	got, _ := json.Marshal(later.blocks())
+	wantBlocks, _ := json.Marshal(want.Message.Blocks.BlockSet)
+	if string(got) != string(wantBlocks) {
+		t.Errorf("blocks decoded later = %s, want %s", got, wantBlocks)
+	}
+	noButtons := newCard(nil, []byte(`[{"type":"section","block_id":"x","text":{"type":"mrkdwn","text":"done"}}]`))
+	if noButtons.hasButtons() {
+		t.Error("a card without its actions block has buttons")
+	}
+	var none *card
+	if none.hasButtons() || none.blocks() != nil {
+		t.Error("a click without a card has buttons or blocks")
 	}
 }

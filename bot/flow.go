@@ -143,7 +143,7 @@ func (b *Bot) request(ctx context.Context, log zerolog.Logger, to recipient, req
 	}
 	b.posted(ctx, pending, ts, to)
 	ev.Outcome, ev.MessageTS = "confirmation_posted", ts
-	b.scheduleExpiry(click{conf: conf, user: to.user, channel: to.channel, ts: ts, text: text, blocks: blocks,
+	b.scheduleExpiry(click{conf: conf, user: to.user, channel: to.channel, ts: ts, text: text, card: newCard(blocks, nil),
 		log: log.With().Str("message_ts", ts).Logger()})
 	ev.Detail = fmt.Sprintf("%s / %s, %s, rollback %s, rule %q", d.Application, d.Group, d.Status, yesNo(req.Rollback), rule.Name)
 	if rule.Approvals > 0 {
@@ -248,7 +248,7 @@ type click struct {
 	channel string
 	ts      string // the confirmation message
 	text    string
-	blocks  []slack.Block // the confirmation's blocks as Slack holds them now
+	card    *card // the confirmation's blocks as Slack holds them now
 	to      recipient
 	log     zerolog.Logger
 }
@@ -265,8 +265,10 @@ func (c click) event(event, user, outcome, detail string) auditEvent {
 		Account: c.conf.Account, Region: c.conf.Region, MessageTS: c.ts, Outcome: outcome, Detail: detail}
 }
 
-// handleInteraction routes block actions by block and action ID.
-func (b *Bot) handleInteraction(runCtx, ctx context.Context, cb slack.InteractionCallback) {
+// handleInteraction routes block actions by block and action ID. rawBlocks
+// are the message's blocks as written, when cb was decoded without them
+// (decodeInteraction); nil means cb.Message.Blocks holds them.
+func (b *Bot) handleInteraction(runCtx, ctx context.Context, cb slack.InteractionCallback, rawBlocks []byte) {
 	if cb.Type != slack.InteractionTypeBlockActions {
 		b.log.Debug().Str("interaction", string(cb.Type)).Msg("ignored interaction")
 		return
@@ -279,7 +281,7 @@ func (b *Bot) handleInteraction(runCtx, ctx context.Context, cb slack.Interactio
 		if a.BlockID != blockActions {
 			continue
 		}
-		c, err := b.readClick(cb, a)
+		c, err := b.readClick(cb, a, rawBlocks)
 		if err != nil {
 			c.log.Warn().Err(err).Msg("refused a click whose button value does not verify")
 			b.badButton(ctx, c, err)
@@ -298,13 +300,13 @@ func (b *Bot) handleInteraction(runCtx, ctx context.Context, cb slack.Interactio
 
 // readClick verifies the pressed button's value and that it belongs where
 // it was pressed: its channel, and its message once the value names one.
-func (b *Bot) readClick(cb slack.InteractionCallback, a *slack.BlockAction) (click, error) {
+func (b *Bot) readClick(cb slack.InteractionCallback, a *slack.BlockAction, rawBlocks []byte) (click, error) {
 	c := click{
 		user:    cb.User.ID,
 		channel: firstNonEmpty(cb.Channel.ID, cb.Container.ChannelID),
 		ts:      firstNonEmpty(cb.Container.MessageTs, cb.Message.Timestamp),
 		text:    cb.Message.Text,
-		blocks:  cb.Message.Blocks.BlockSet,
+		card:    newCard(cb.Message.Blocks.BlockSet, rawBlocks),
 	}
 	c.to = recipient{channel: c.channel, user: c.user, responseURL: cb.ResponseURL}
 	if cb.Team.Domain != "" {
@@ -447,7 +449,7 @@ func (b *Bot) handleStop(runCtx, ctx context.Context, c click) {
 func (b *Bot) recordApproval(ctx context.Context, c click, rule *policy.Rule, st *approvalState, approvers []string) {
 	next := c.conf
 	next.Approvers, next.Needed, next.MessageTS = approvers, rule.Approvals, c.ts
-	blocks := withApprovals(b.cfg.SigningKey, c.blocks, next, rule)
+	blocks := withApprovals(b.cfg.SigningKey, c.card.blocks(), next, rule)
 	callCtx, cancel := context.WithTimeout(ctx, b.cfg.AWSCallTimeout)
 	_, _, _, err := b.reportSlack.UpdateMessageContext(callCtx, c.channel, c.ts, slack.MsgOptionText(c.text, false), slack.MsgOptionBlocks(blocks...))
 	cancel()
@@ -553,7 +555,7 @@ func (b *Bot) stop(runCtx, ctx context.Context, c click, rule *policy.Rule, appr
 
 	rep := b.reporterFor(c)
 	at := b.now()
-	blocks := withState(c.blocks, stateStopping(c.user, at))
+	blocks := withState(c.card.blocks(), stateStopping(c.user, at))
 	if err == nil {
 		b.obs.Stop(res.Status, c.conf.Account, c.conf.Region)
 		rep.setCard(blocks)
@@ -577,7 +579,7 @@ func (b *Bot) stop(runCtx, ctx context.Context, c click, rule *policy.Rule, appr
 		b.alreadyCompleted(runCtx, ctx, c, rep, blocks)
 	case de.Unknown():
 		b.obs.Stop("unknown", c.conf.Account, c.conf.Region)
-		rep.setCard(withState(c.blocks, stateUnconfirmed(c.user, at)))
+		rep.setCard(withState(c.card.blocks(), stateUnconfirmed(c.user, at)))
 		rep.reply(fmt.Sprintf(":grey_question: %s confirmed, but CodeDeploy did not confirm the stop of %s: %s "+
 			"I will follow the deployment and post here what it really becomes.", mention(c.user), code(c.conf.DeploymentID), de.Explain()))
 		b.audit(c.event(evStopError, c.user, "unknown", de.Explain()))
@@ -585,7 +587,7 @@ func (b *Bot) stop(runCtx, ctx context.Context, c click, rule *policy.Rule, appr
 	default:
 		b.obs.Stop("error", c.conf.Account, c.conf.Region)
 		b.finish(c, state.StatusFailed)
-		rep.setCard(withState(c.blocks, stateFailed(c.user, at)))
+		rep.setCard(withState(c.card.blocks(), stateFailed(c.user, at)))
 		rep.reply(fmt.Sprintf(":x: %s confirmed, but the stop failed. %s", mention(c.user), de.Explain()))
 		b.audit(c.event(evStopError, c.user, de.Kind.String(), de.Explain()))
 	}
@@ -639,7 +641,7 @@ func (b *Bot) handleCancel(ctx context.Context, c click) {
 	}
 	at := b.now()
 	rep := b.reporterFor(c)
-	rep.setCard(withState(c.blocks, stateCancelled(c.user, at)))
+	rep.setCard(withState(c.card.blocks(), stateCancelled(c.user, at)))
 	rep.reply(fmt.Sprintf(":no_entry_sign: Cancelled by %s at %s. Nothing was stopped.", mention(c.user), slackTime(at)))
 	b.audit(c.event(evCancelled, c.user, "cancelled", "nothing was stopped"))
 }
@@ -648,9 +650,9 @@ func (b *Bot) handleCancel(ctx context.Context, c click) {
 // the clicker what happened when it cannot: the click comes from a stale
 // view of a card already acted on, or another click won.
 func (b *Bot) open(ctx context.Context, c click) bool {
-	if !hasButtons(c.blocks) {
+	if !c.card.hasButtons() {
 		c.log.Info().Msg("click on a confirmation that has no buttons any more")
-		b.tell(ctx, c.log, c.to, "This confirmation was already acted on: "+firstNonEmpty(stateOf(c.blocks), "see its thread.")+" Nothing more was done.")
+		b.tell(ctx, c.log, c.to, "This confirmation was already acted on: "+firstNonEmpty(stateOf(c.card.blocks()), "see its thread.")+" Nothing more was done.")
 		return false
 	}
 	if won, ok := b.claims.winner(c.key()); ok {
@@ -724,7 +726,7 @@ func (b *Bot) scheduleExpiry(c click) {
 		if _, ok := b.claims.claim(c.channel+"/"+c.ts, c.conf.ExpiresAt, "", actionExpire); !ok {
 			return
 		}
-		b.reporterFor(c).setCard(withState(c.blocks, stateExpired(c.conf.ExpiresAt)))
+		b.reporterFor(c).setCard(withState(c.card.blocks(), stateExpired(c.conf.ExpiresAt)))
 		b.audit(c.event(evExpired, c.conf.RequesterID, "expired", "nobody confirmed before "+c.conf.ExpiresAt.UTC().Format("15:04:05 UTC")))
 	})
 }
@@ -744,7 +746,7 @@ func (b *Bot) expire(c click) {
 	line := fmt.Sprintf(":hourglass: This confirmation expired at %s; nothing was stopped. Run `%s` again if the deployment still needs stopping.",
 		slackTime(c.conf.ExpiresAt), c.conf.Request().Command())
 	rep := b.reporterFor(c)
-	rep.setCard(withState(c.blocks, stateExpired(c.conf.ExpiresAt)))
+	rep.setCard(withState(c.card.blocks(), stateExpired(c.conf.ExpiresAt)))
 	rep.reply(line)
 	b.audit(c.event(evExpired, c.user, "expired", "click after "+c.conf.ExpiresAt.UTC().Format("15:04:05 UTC")))
 }
