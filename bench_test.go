@@ -8,9 +8,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,26 +149,7 @@ func burstNoWork(b *testing.B, w *world, n, c, conn int) []time.Duration {
 // without decoding the frame). It returns its connection index.
 func echoClient(b *testing.B, w *world) int {
 	b.Helper()
-	req, _ := http.NewRequest(http.MethodPost, w.slack.APIURL()+"apps.connections.open", nil)
-	req.Header.Set("Authorization", "Bearer "+appToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var open struct {
-		OK  bool   `json:"ok"`
-		URL string `json:"url"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&open)
-	resp.Body.Close()
-	if err != nil || !open.OK {
-		b.Fatalf("apps.connections.open: %v %+v", err, open)
-	}
-	conn, _, err := websocket.DefaultDialer.Dial(open.URL, http.Header{"Origin": {"https://api.slack.com"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close() })
+	conn, index := openSocket(b, w)
 	go func() {
 		key := []byte(`"envelope_id":"`)
 		ack := make([]byte, 0, 64)
@@ -190,8 +169,7 @@ func echoClient(b *testing.B, w *world) int {
 			}
 		}
 	}()
-	conns := w.slack.Connections()
-	return conns[len(conns)-1].Index
+	return index
 }
 
 // harnessCPU is the CPU time (user + system) this test process, and with
