@@ -51,7 +51,7 @@ func New() *Metrics {
 		}, []string{"reason"}),
 		acks: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "stopdeploy_ack_seconds",
-			Help:    "Time from the event loop receiving an envelope to its acknowledgement being queued for the socket.",
+			Help:    "Time from an envelope's frame being read to its acknowledgement being written to the socket.",
 			Buckets: []float64{1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1, 3},
 		}),
 		connects: prometheus.NewCounter(prometheus.CounterOpts{
