@@ -337,39 +337,40 @@ func (b *Bot) dispatch(runCtx, workCtx context.Context, evt socket.Event) job {
 	case socket.Envelope:
 		b.acked(evt)
 		b.gate.arrived(evt.Received)
+		var (
+			caps   *admission
+			what   string
+			handle func(context.Context)
+		)
 		switch evt.Type {
 		case socket.TypeSlashCommands:
-			r, ok := b.route(evt)
-			if !ok {
-				return job{}
-			}
-			to := recipient{channel: r.channel, user: r.user, responseURL: r.responseURL}
-			return b.admit(b.commands, "slash_command", to, func(ctx context.Context) {
+			caps, what, handle = b.commands, "slash_command", func(ctx context.Context) {
 				var cmd slack.SlashCommand
 				if b.decode(evt, &cmd) {
 					b.handleCommand(ctx, cmd)
 				}
-			})
-		case socket.TypeInteractive:
-			r, ok := b.route(evt)
-			if !ok {
-				return job{}
 			}
-			to := recipient{channel: r.channel, user: r.user, responseURL: r.responseURL}
-			return b.admit(b.clicks, "interactive", to, func(ctx context.Context) {
-				cb, rawBlocks, err := decodeInteraction(evt.Payload)
-				if err != nil {
-					b.log.Warn().Err(err).Str("envelope_type", evt.Type).Msg("skipped malformed or unknown envelope")
-					return
+		case socket.TypeInteractive:
+			caps, what, handle = b.clicks, "interactive", func(ctx context.Context) {
+				var p interaction
+				if b.decode(evt, &p) {
+					cb, rawBlocks := p.callback()
+					b.handleInteraction(runCtx, ctx, cb, rawBlocks)
 				}
-				b.handleInteraction(runCtx, ctx, cb, rawBlocks)
-			})
+			}
 		case socket.TypeEventsAPI:
 			b.log.Debug().Msg("skipped Events API envelope: the bot subscribes to no events")
+			return job{}
 		default:
 			// Acknowledged all the same: Slack would resend it.
 			b.log.Warn().Str("envelope_type", evt.Type).Msg("skipped malformed or unknown envelope")
+			return job{}
 		}
+		r, ok := b.route(evt)
+		if !ok {
+			return job{}
+		}
+		return b.admit(caps, what, recipient{channel: r.channel, user: r.user, responseURL: r.responseURL}, handle)
 	case socket.Malformed:
 		b.log.Warn().Err(evt.Err).Msg("skipped malformed envelope")
 	case socket.Connecting:

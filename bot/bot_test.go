@@ -355,10 +355,11 @@ func TestDecodeInteraction_BlocksLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, raw, err := decodeInteraction(payload)
-	if err != nil {
+	var p interaction
+	if err := json.Unmarshal(payload, &p); err != nil {
 		t.Fatal(err)
 	}
+	cb, raw := p.callback()
 	if len(cb.Message.Blocks.BlockSet) != 0 || raw == nil {
 		t.Fatalf("decoded %d blocks and kept %d bytes, want none decoded and the raw blocks kept", len(cb.Message.Blocks.BlockSet), len(raw))
 	}

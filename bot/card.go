@@ -2,7 +2,6 @@ package bot
 
 import (
 	"encoding/json"
-	"slices"
 	"sync"
 
 	"github.com/slack-go/slack"
@@ -38,13 +37,9 @@ type interaction struct {
 	Actions []*slack.BlockAction `json:"actions"`
 }
 
-// decodeInteraction decodes a press into the InteractionCallback fields
-// the bot reads, and returns its message's blocks as written.
-func decodeInteraction(payload []byte) (slack.InteractionCallback, []byte, error) {
-	var p interaction
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return slack.InteractionCallback{}, nil, err
-	}
+// callback is the press as the InteractionCallback fields the bot reads,
+// and its message's blocks as written.
+func (p interaction) callback() (slack.InteractionCallback, []byte) {
 	cb := slack.InteractionCallback{Type: p.Type, ResponseURL: p.ResponseURL}
 	cb.User.ID = p.User.ID
 	cb.Channel.ID = p.Channel.ID
@@ -52,7 +47,7 @@ func decodeInteraction(payload []byte) (slack.InteractionCallback, []byte, error
 	cb.Message.Text, cb.Message.Timestamp = p.Message.Text, p.Message.Timestamp
 	cb.Team.Domain = p.Team.Domain
 	cb.ActionCallback.BlockActions = p.Actions
-	return cb, p.Message.Blocks, nil
+	return cb, p.Message.Blocks
 }
 
 // card is a confirmation's blocks as the click saw them, decoded when
@@ -65,11 +60,7 @@ type card struct {
 
 // newCard is the card of decoded blocks, or of raw ones when raw is not nil.
 func newCard(decoded []slack.Block, raw []byte) *card {
-	c := &card{raw: raw, decoded: decoded}
-	if raw == nil {
-		c.once.Do(func() {})
-	}
-	return c
+	return &card{raw: raw, decoded: decoded}
 }
 
 // blocks are the card's blocks; a nil card has none.
@@ -79,7 +70,7 @@ func (c *card) blocks() []slack.Block {
 	}
 	c.once.Do(func() {
 		var bs slack.Blocks
-		if err := json.Unmarshal(c.raw, &bs); err == nil {
+		if c.raw != nil && json.Unmarshal(c.raw, &bs) == nil {
 			c.decoded = bs.BlockSet
 		}
 	})
@@ -101,9 +92,10 @@ func (c *card) hasButtons() bool {
 	if err := json.Unmarshal(c.raw, &ids); err != nil {
 		return hasButtons(c.blocks())
 	}
-	return slices.ContainsFunc(ids, func(b struct {
-		BlockID string `json:"block_id"`
-	}) bool {
-		return b.BlockID == blockActions
-	})
+	for _, b := range ids {
+		if b.BlockID == blockActions {
+			return true
+		}
+	}
+	return false
 }

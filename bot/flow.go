@@ -267,7 +267,7 @@ func (c click) event(event, user, outcome, detail string) auditEvent {
 
 // handleInteraction routes block actions by block and action ID. rawBlocks
 // are the message's blocks as written, when cb was decoded without them
-// (decodeInteraction); nil means cb.Message.Blocks holds them.
+// (interaction.callback); nil means cb.Message.Blocks holds them.
 func (b *Bot) handleInteraction(runCtx, ctx context.Context, cb slack.InteractionCallback, rawBlocks []byte) {
 	if cb.Type != slack.InteractionTypeBlockActions {
 		b.log.Debug().Str("interaction", string(cb.Type)).Msg("ignored interaction")
